@@ -1,0 +1,3 @@
+"""peakcnn: peaks + genome to a trained, evaluated and explained DNA-sequence classifier."""
+
+__version__ = "0.1.0"
