@@ -1,0 +1,119 @@
+"""Assemble the labelled, split, leak-checked and encoded dataset files."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from peakcnn.encode import encode_windows
+from peakcnn.errors import InputError
+from peakcnn.intervals import read_bed
+from peakcnn.io import atomic_path, write_json
+from peakcnn.logs import throughput
+from peakcnn.split import SPLITS, leak_check
+from peakcnn.windows import WINDOW_COLUMNS
+
+logger = logging.getLogger(__name__)
+
+
+def label_windows(positives: pd.DataFrame, negatives: pd.DataFrame) -> pd.DataFrame:
+    """Stack positives (label 1) and negatives (label 0), sorted by split, chromosome, start."""
+    table = pd.concat([positives.assign(label=1), negatives.assign(label=0)], ignore_index=True)
+    return table.sort_values(["split", "chrom", "start"], kind="stable").reset_index(drop=True)
+
+
+def save_split(path: str, x: np.ndarray, table: pd.DataFrame, task: str) -> None:
+    """Write one split's npz: ``x`` (N, 4, L) uint8, ``y`` (N, 1) uint8 and coordinates.
+
+    ``start``/``end`` are the full window coordinates (``start`` may be negative and ``end``
+    past the chromosome end where the window was padded with N).
+    """
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.savez(
+            handle,
+            x=x,
+            y=table["label"].to_numpy(dtype=np.uint8)[:, None],
+            chrom=table["chrom"].to_numpy(dtype=str),
+            start=(table["start"] - table["pad_left"]).to_numpy(dtype=np.int64),
+            end=(table["end"] + table["pad_right"]).to_numpy(dtype=np.int64),
+            name=table["name"].to_numpy(dtype=str),
+            tasks=np.array([task]),
+        )
+
+
+def load_split(path: str) -> dict[str, np.ndarray]:
+    """Read a split npz written by ``save_split`` into a dict of arrays."""
+    with np.load(path, allow_pickle=False) as data:
+        return {key: data[key] for key in data.files}
+
+
+def build_dataset(
+    assigned_path: str,
+    negatives_path: str,
+    split_paths: dict[str, str],
+    split_report_path: str,
+    *,
+    task: str,
+    window_length: int = 800,
+    fasta_path: str,
+    split_summary: dict,
+) -> dict:
+    """Label, leak-check and encode all windows; write one npz per split and ``split.json``.
+
+    Parameters
+    ----------
+    assigned_path : str
+        Positive windows with their split (BED6+2+split).
+    negatives_path : str
+        Negative windows with their split (BED6+2+split).
+    split_paths : dict of str to str
+        Output npz path for each of ``train``, ``val``, ``test``.
+    split_report_path : str
+        Output ``split.json``: method, regions, counts, positive fraction, leak check.
+    task : str
+        Task (label column) name, e.g. the dataset name.
+    window_length : int, default 800
+    fasta_path : str
+        Indexed genome FASTA.
+    split_summary : dict
+        The split stage's summary (method, regions, positives in gaps).
+
+    Returns
+    -------
+    dict
+        The split report.
+
+    Raises
+    ------
+    InputError
+        If a window of one split overlaps a window of another.
+    """
+    columns = WINDOW_COLUMNS + ["split"]
+    table = label_windows(read_bed(assigned_path, columns), read_bed(negatives_path, columns))
+    leaks = leak_check(table)
+    if not leaks["passed"]:
+        raise InputError(
+            f"leak check failed, windows overlap across splits: {leaks}; "
+            "increase split.gap or fix the split regions"
+        )
+    report = {key: split_summary[key] for key in ("method", "regions", "positives_in_gaps")}
+    report.update({"leak_check": leaks, "task": task, "window_length": window_length, "splits": {}})
+    with throughput("encode", "windows") as rate:
+        for split in SPLITS:
+            rows = table[table["split"] == split]
+            x, counts = encode_windows(rows, fasta_path, window_length)
+            save_split(split_paths[split], x, rows, task)
+            report["splits"][split] = {
+                "windows": len(rows),
+                "positives": int(rows["label"].sum()),
+                "negatives": int((rows["label"] == 0).sum()),
+                "positive_fraction": float(rows["label"].mean()),
+                "chromosomes": sorted(set(rows["chrom"])),
+                **counts,
+            }
+            rate["count"] += len(rows)
+    write_json(split_report_path, report)
+    logger.info("dataset: %s", {s: report["splits"][s]["windows"] for s in SPLITS})
+    return report

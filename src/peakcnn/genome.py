@@ -1,0 +1,105 @@
+"""Genome access: chromosome sizes and base codes from an indexed FASTA (pyfaidx)."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pyfaidx
+
+logger = logging.getLogger(__name__)
+
+#: Base codes: A, C, G, T = 0..3 (either case), N = 4, other IUPAC letters = 5, padding = 4.
+CODE_N = 4
+CODE_OTHER = 5
+BASES = "ACGT"
+
+
+def _code_table() -> np.ndarray:
+    """Return the 256-entry byte → base-code lookup table (soft-masked bases map like upper)."""
+    table = np.full(256, CODE_OTHER, dtype=np.uint8)
+    for code, base in enumerate(BASES):
+        table[ord(base)] = table[ord(base.lower())] = code
+    table[ord("N")] = table[ord("n")] = CODE_N
+    return table
+
+
+CODE_TABLE = _code_table()
+
+
+def open_fasta(path: str) -> pyfaidx.Fasta:
+    """Open a FASTA with pyfaidx (building its .fai index when missing), bases as stored."""
+    return pyfaidx.Fasta(path, as_raw=True, sequence_always_upper=False, rebuild=False)
+
+
+def chromosome_sizes(fasta_path: str) -> dict[str, int]:
+    """Return ``{name: length}`` for every record of the FASTA, in file order."""
+    fasta = open_fasta(fasta_path)
+    try:
+        return {name: len(record) for name, record in fasta.records.items()}
+    finally:
+        fasta.close()
+
+
+def chromosome_codes(fasta: pyfaidx.Fasta, chrom: str) -> np.ndarray:
+    """Return the base codes of one chromosome.
+
+    Parameters
+    ----------
+    fasta : pyfaidx.Fasta
+        An open FASTA (see ``open_fasta``).
+    chrom : str
+        Record name.
+
+    Returns
+    -------
+    numpy.ndarray of uint8, shape (chromosome length,)
+        0..3 for A, C, G, T (upper or soft-masked lower case), 4 for N, 5 for other IUPAC codes.
+    """
+    sequence = fasta[chrom][:]
+    return CODE_TABLE[np.frombuffer(sequence.encode("ascii"), dtype=np.uint8)]
+
+
+def window_codes(codes: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
+    """Gather windows from a chromosome's codes, padding with N beyond either end.
+
+    Parameters
+    ----------
+    codes : numpy.ndarray of uint8, shape (chromosome length,)
+        Base codes of one chromosome (see ``chromosome_codes``).
+    starts : numpy.ndarray of int64, shape (n,)
+        Window starts, 0-based; may be negative or run past the end (padded with N).
+    length : int
+        Window length in bp.
+
+    Returns
+    -------
+    numpy.ndarray of uint8, shape (n, length)
+    """
+    positions = np.asarray(starts, dtype=np.int64)[:, None] + np.arange(length, dtype=np.int64)
+    inside = (positions >= 0) & (positions < codes.size)
+    gathered = codes[np.clip(positions, 0, max(codes.size - 1, 0))]
+    return np.where(inside, gathered, np.uint8(CODE_N)).astype(np.uint8, copy=False)
+
+
+def gc_fraction(window: np.ndarray) -> np.ndarray:
+    """GC fraction of each window among its A/C/G/T bases (NaN for a window without any).
+
+    Parameters
+    ----------
+    window : numpy.ndarray of uint8, shape (n, length)
+        Base codes (see ``window_codes``).
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (n,)
+    """
+    acgt = (window < CODE_N).sum(axis=1)
+    gc = ((window == 1) | (window == 2)).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(acgt > 0, gc / np.maximum(acgt, 1), np.nan)
+
+
+def n_fraction(window: np.ndarray) -> np.ndarray:
+    """Fraction of each window that is not A/C/G/T (N, other IUPAC codes, padding)."""
+    return (window >= CODE_N).mean(axis=1)

@@ -1,0 +1,263 @@
+"""Train/val/test splits: by chromosome or by position blocks, with a leak check."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import pybedtools
+
+from peakcnn.errors import InputError
+from peakcnn.genome import chromosome_sizes
+from peakcnn.intervals import read_bed, write_bed
+from peakcnn.io import write_json
+from peakcnn.windows import WINDOW_COLUMNS
+
+logger = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+REGION_COLUMNS = ["chrom", "start", "end", "split"]
+
+
+def choose_chromosomes(sizes: dict[str, int], fraction: float, exclude: set[str]) -> list[str]:
+    """Pick chromosomes whose total size comes close to ``fraction`` of the genome.
+
+    Greedy from the largest chromosome that does not overshoot the target; if none fits, the
+    one closest to the target. Works for any naming scheme because it looks only at sizes.
+    """
+    target = fraction * sum(sizes.values())
+    candidates = sorted(((n, s) for n, s in sizes.items() if n not in exclude), key=lambda i: -i[1])
+    chosen: list[str] = []
+    total = 0
+    for name, size in candidates:
+        if total + size <= target:
+            chosen.append(name)
+            total += size
+    if not chosen and candidates:
+        chosen = [min(candidates, key=lambda item: abs(item[1] - target))[0]]
+    return chosen
+
+
+def chromosome_regions(
+    sizes: dict[str, int], val_chroms: list[str], test_chroms: list[str]
+) -> pd.DataFrame:
+    """Whole chromosomes as split regions: the named val/test chromosomes, the rest train."""
+    unknown = sorted(set(val_chroms + test_chroms) - set(sizes))
+    if unknown:
+        raise InputError(
+            f"split chromosomes {unknown} are not in the genome (records: {list(sizes)[:8]}); "
+            "fix split.val_chroms/split.test_chroms"
+        )
+    if set(val_chroms) & set(test_chroms):
+        raise InputError(
+            "split.val_chroms and split.test_chroms share chromosomes; make them disjoint"
+        )
+    split_of = {c: "val" for c in val_chroms} | {c: "test" for c in test_chroms}
+    rows = [(name, 0, size, split_of.get(name, "train")) for name, size in sizes.items()]
+    return pd.DataFrame(rows, columns=REGION_COLUMNS)
+
+
+def block_regions(
+    sizes: dict[str, int], val_fraction: float, test_fraction: float, gap: int
+) -> pd.DataFrame:
+    """Cut every chromosome into contiguous train | gap | val | gap | test blocks.
+
+    Parameters
+    ----------
+    sizes : dict of str to int
+        Chromosome lengths.
+    val_fraction, test_fraction : float
+        Share of each chromosome given to validation and test (the end of the chromosome).
+    gap : int
+        Bases left out between blocks; at least one window so no window spans two splits.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``REGION_COLUMNS`` rows, BED 0-based half-open.
+    """
+    rows = []
+    for name, size in sizes.items():
+        val_start = int(round(size * (1 - val_fraction - test_fraction)))
+        test_start = int(round(size * (1 - test_fraction)))
+        bounds = [
+            (0, val_start - gap // 2, "train"),
+            (val_start + gap - gap // 2, test_start - gap // 2, "val"),
+            (test_start + gap - gap // 2, size, "test"),
+        ]
+        rows += [(name, start, end, split) for start, end, split in bounds if end > start]
+    return pd.DataFrame(rows, columns=REGION_COLUMNS)
+
+
+def split_regions(
+    sizes: dict[str, int],
+    chroms_with_peaks: set[str],
+    *,
+    method: str,
+    val_chroms: list[str],
+    test_chroms: list[str],
+    val_fraction: float,
+    test_fraction: float,
+    gap: int,
+) -> tuple[str, pd.DataFrame]:
+    """Return the resolved method and the split regions for a genome.
+
+    ``method="auto"`` splits by chromosome when at least three chromosomes carry peaks
+    (val/test chosen by size unless named), else by position blocks within chromosomes.
+    """
+    with_peaks = {c: size for c, size in sizes.items() if c in chroms_with_peaks}
+    if method == "auto":
+        method = "chromosome" if len(with_peaks) >= 3 else "blocks"
+    if method == "chromosome":
+        test = list(test_chroms or choose_chromosomes(with_peaks, test_fraction, set()))
+        val = list(val_chroms or choose_chromosomes(with_peaks, val_fraction, set(test)))
+        return method, chromosome_regions(sizes, val, test)
+    if method == "blocks":
+        return method, block_regions(sizes, val_fraction, test_fraction, gap)
+    raise InputError(f"split.method {method!r} must be auto, chromosome or blocks")
+
+
+def split_windows(
+    fasta_path: str,
+    positives_path: str,
+    regions_path: str,
+    assigned_path: str,
+    summary_path: str,
+    *,
+    method: str = "auto",
+    val_chroms: list[str] | None = None,
+    test_chroms: list[str] | None = None,
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.15,
+    gap: int = 100_000,
+    window_length: int = 800,
+) -> dict:
+    """Define split regions and assign each positive window to the region holding its centre.
+
+    Windows whose centre falls in a gap between blocks are left out and counted.
+
+    Parameters
+    ----------
+    fasta_path : str
+        Indexed genome FASTA.
+    positives_path : str
+        Positive windows, BED6+2 (``WINDOW_COLUMNS``).
+    regions_path : str
+        Output BED of split regions (``chrom start end split``).
+    assigned_path : str
+        Output: the positives with a ninth column, their split.
+    summary_path : str
+        Output JSON: method, regions, counts per split, windows left in gaps.
+    method : {"auto", "chromosome", "blocks"}, default "auto"
+    val_chroms, test_chroms : list of str, optional
+        Chromosomes for validation and test (chromosome method); chosen by size if empty.
+    val_fraction, test_fraction : float, default 0.15
+        Target shares of validation and test.
+    gap : int, default 100000
+        Gap between blocks in bp (blocks method); must be >= ``window_length``.
+    window_length : int, default 800
+        Window length, for the gap check.
+
+    Returns
+    -------
+    dict
+        The summary.
+    """
+    if gap < window_length:
+        raise InputError(
+            f"split.gap {gap} is shorter than the window length {window_length}; windows could "
+            "span two splits: set split.gap >= windows.length"
+        )
+    sizes = chromosome_sizes(fasta_path)
+    positives = read_bed(positives_path, WINDOW_COLUMNS)
+    method, regions = split_regions(
+        sizes,
+        set(positives["chrom"]),
+        method=method,
+        val_chroms=list(val_chroms or []),
+        test_chroms=list(test_chroms or []),
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
+        gap=gap,
+    )
+    positives["split"] = assign_splits(positives, regions)
+    in_gap = positives["split"] == ""
+    counts = positives.loc[~in_gap, "split"].value_counts()
+    summary = {
+        "method": method,
+        "regions": regions.to_dict(orient="records"),
+        "positives": {split: int(counts.get(split, 0)) for split in SPLITS},
+        "positives_in_gaps": int(in_gap.sum()),
+    }
+    empty = [split for split in SPLITS if summary["positives"][split] == 0]
+    if empty:
+        raise InputError(
+            f"no positive window in split(s) {empty} ({method} split); adjust split.val_fraction/"
+            "test_fraction or name split.val_chroms/test_chroms"
+        )
+    write_bed(regions, regions_path, REGION_COLUMNS)
+    write_bed(positives[~in_gap], assigned_path, WINDOW_COLUMNS + ["split"])
+    write_json(summary_path, summary)
+    logger.info("split %s: positives %s, %d in gaps", method, summary["positives"], in_gap.sum())
+    return summary
+
+
+def assign_splits(windows: pd.DataFrame, regions: pd.DataFrame) -> np.ndarray:
+    """Return each window's split: the region containing its centre, or "" (in a gap).
+
+    Parameters
+    ----------
+    windows : pandas.DataFrame
+        Columns ``chrom, start, end`` (window clipped to the chromosome) plus
+        ``pad_left, pad_right``.
+    regions : pandas.DataFrame
+        ``REGION_COLUMNS`` split regions.
+
+    Returns
+    -------
+    numpy.ndarray of str, shape (n,)
+    """
+    centre = (windows["start"] - windows["pad_left"] + windows["end"] + windows["pad_right"]) // 2
+    points = pd.DataFrame(
+        {
+            "chrom": windows["chrom"],
+            "start": centre,
+            "end": centre + 1,
+            "i": np.arange(len(windows)),
+        }
+    )
+    hits = pybedtools.BedTool.from_dataframe(points).intersect(
+        pybedtools.BedTool.from_dataframe(regions), wa=True, wb=True
+    )
+    split = np.full(len(windows), "", dtype=object)
+    for fields in hits:
+        split[int(fields[3])] = fields[7]
+    return split
+
+
+def leak_check(windows: pd.DataFrame) -> dict:
+    """Count windows of each split that overlap a window of another split (bedtools intersect).
+
+    Parameters
+    ----------
+    windows : pandas.DataFrame
+        Columns ``chrom, start, end, split``.
+
+    Returns
+    -------
+    dict
+        ``{"a|b": n}`` for each pair of splits and ``"passed"``.
+    """
+    beds = {
+        split: pybedtools.BedTool.from_dataframe(
+            windows.loc[windows["split"] == split, ["chrom", "start", "end"]]
+        )
+        for split in SPLITS
+    }
+    result: dict = {}
+    for index, first in enumerate(SPLITS):
+        for second in SPLITS[index + 1 :]:
+            result[f"{first}|{second}"] = beds[first].intersect(beds[second], u=True).count()
+    result["passed"] = all(count == 0 for count in result.values())
+    return result

@@ -1,0 +1,91 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from peakcnn.errors import InputError
+from peakcnn.intervals import read_bed, read_peaks
+from peakcnn.windows import WINDOW_COLUMNS, make_windows
+
+
+def test_read_peaks_skips_header_and_reads_summits(tiny_peaks):
+    table = read_peaks(tiny_peaks)
+    assert table.counts["header_lines"] == 1
+    assert len(table.peaks) == 7
+    assert table.peaks.loc[0, "summit"] == 20
+    assert table.peaks.loc[3, "summit"] == -1
+    assert table.peaks.loc[0, "line"] == 2
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("chrA\t10", "at least 3"),
+        ("chrA\tten\t20", "not an integer"),
+        ("chrA\t30\t20", "start 30 >= end 20"),
+        ("chrA\t-5\t20", "negative start"),
+        ("chrA\t10\t20\tp\t0\t.\t1\t1\t1\t15", "summit offset 15 is outside"),
+    ],
+)
+def test_malformed_lines_name_file_and_line(tmp_path, line, message):
+    path = tmp_path / "bad.bed"
+    path.write_text("chrA\t1\t5\n" + line + "\n")
+    with pytest.raises(InputError, match=message) as error:
+        read_peaks(str(path))
+    assert f"{path}:2:" in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_empty_and_crlf_files(tmp_path):
+    empty = tmp_path / "empty.bed"
+    empty.write_text("# only a comment\n\n")
+    with pytest.raises(InputError, match="no peaks"):
+        read_peaks(str(empty))
+    crlf = tmp_path / "crlf.bed"
+    crlf.write_bytes(b"chrA\t1\t5\r\nchrA\t7\t9\r\n")
+    assert read_peaks(str(crlf)).peaks["end"].tolist() == [5, 9]
+
+
+def run_windows(tmp_path, fasta, peaks, **options):
+    positives, summary = tmp_path / "pos.bed", tmp_path / "summary.json"
+    result = make_windows(peaks, fasta, str(positives), str(summary), **options)
+    assert json.loads(summary.read_text()) == json.loads(json.dumps(result))
+    return read_bed(str(positives), WINDOW_COLUMNS), result
+
+
+def test_windows_are_centred_and_padding_is_counted(tmp_path, tiny_fasta, tiny_peaks):
+    windows, summary = run_windows(tmp_path, tiny_fasta, tiny_peaks, length=40)
+    full_length = windows["end"] - windows["start"] + windows["pad_left"] + windows["pad_right"]
+    assert (full_length == 40).all()
+    centre = (windows["start"] - windows["pad_left"] + windows["end"] + windows["pad_right"]) // 2
+    by_name = dict(zip(windows["name"], centre, strict=True))
+    assert by_name == {"pA_edge": 15, "pA1": 120, "pA2": 270, "pB1": 90, "pB_edge": 190}
+    edge = windows.set_index("name").loc["pA_edge"]
+    assert (edge["start"], edge["pad_left"]) == (0, 5)
+    assert windows.set_index("name").loc["pB_edge", "pad_right"] == 10
+    assert summary["padded"] == 2
+    assert summary["duplicates_removed"] == 1
+    assert summary["on_absent_contigs"] == 1 and summary["absent_contigs"] == {"chrZ": 1}
+    assert summary["centred_on_midpoint"] == 1
+    assert summary["windows"] == 5
+    assert summary["by_chromosome"]["chrB"]["padded"] == 1
+
+
+def test_drop_policy_drops_and_counts(tmp_path, tiny_fasta, tiny_peaks):
+    windows, summary = run_windows(tmp_path, tiny_fasta, tiny_peaks, length=40, chrom_end="drop")
+    assert set(windows["name"]) == {"pA1", "pA2", "pB1"}
+    assert summary["dropped_at_end"] == 2 and summary["padded"] == 0
+    assert (windows["pad_left"] == 0).all() and (windows["pad_right"] == 0).all()
+
+
+def test_no_peak_on_the_genome_is_an_error_and_writes_nothing(tmp_path, tiny_fasta):
+    peaks = tmp_path / "other.bed"
+    peaks.write_text("chr9\t10\t20\n")
+    with pytest.raises(InputError, match="same chromosome names"):
+        make_windows(str(peaks), tiny_fasta, str(tmp_path / "p.bed"), str(tmp_path / "s.json"))
+    assert not Path(tmp_path / "p.bed").exists() and not Path(tmp_path / "s.json").exists()
+
+
+def test_odd_length_is_rejected(tmp_path, tiny_fasta, tiny_peaks):
+    with pytest.raises(InputError, match="even"):
+        make_windows(tiny_peaks, tiny_fasta, str(tmp_path / "p"), str(tmp_path / "s"), length=41)
