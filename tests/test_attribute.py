@@ -1,0 +1,254 @@
+"""Tests of peakcnn.attribute: SHAP attributions, their QC and their cross-check."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from peakcnn import model as model_module
+from peakcnn.attribute import compute_attributions, make_references, shuffle_window
+from peakcnn.errors import InputError
+from peakcnn.model import Basset, save_checkpoint
+
+LENGTH = 200
+HYPER = {"length": LENGTH, "n_tasks": 2, "filters": (8, 8, 8), "dense": (16, 8)}
+N_ROWS = 30
+N_ROWS_WITH_N = (0, 3, 7, 11, 14, 20)
+OPTIONS = {"n_windows": 8, "n_shuffles": 5, "batch_pairs": 10, "seed": 3, "logo_windows": 3}
+
+
+def _randomize(model: nn.Module, seed: int) -> nn.Module:
+    """Scale weights and set BatchNorm statistics so that logits spread over a few units."""
+    generator = torch.Generator().manual_seed(seed)
+    for module in model.modules():
+        if isinstance(module, (nn.Conv1d, nn.Linear)):
+            module.weight.data.mul_(3.0)
+        if isinstance(module, nn.BatchNorm1d):
+            n = module.num_features
+            module.running_mean.copy_(torch.randn(n, generator=generator) * 0.1)
+            module.running_var.copy_(torch.rand(n, generator=generator) + 0.5)
+    return model.eval()
+
+
+def _dataset(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    bases = rng.integers(0, 4, size=(N_ROWS, LENGTH))
+    x = np.zeros((N_ROWS, 4, LENGTH), dtype=np.uint8)
+    np.put_along_axis(x, bases[:, None, :], 1, axis=1)
+    for i, row in enumerate(N_ROWS_WITH_N):  # a few interior N columns, and an edge run
+        x[row, :, 40 + 10 * i : 43 + 10 * i] = 0
+    x[N_ROWS_WITH_N[-1], :, LENGTH - 15 :] = 0
+    y = np.zeros((N_ROWS, 2), dtype=np.uint8)
+    y[::2, 0] = 1
+    y[N_ROWS_WITH_N, 0] = 1
+    y[1::3, 1] = 1
+    starts = np.arange(N_ROWS, dtype=np.int64) * 1000
+    return {
+        "x": x,
+        "y": y,
+        "chrom": np.array(["chr1"] * N_ROWS),
+        "start": starts,
+        "end": starts + LENGTH,
+        "tasks": np.array(["a", "b"]),
+    }
+
+
+def _logits(model: nn.Module, x: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        return model(torch.from_numpy(x).float()).double().numpy()
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("attribute")
+    torch.manual_seed(0)
+    model = _randomize(Basset(**HYPER), seed=0)
+    save_checkpoint(str(root / "model.pt"), model, "basset", HYPER)
+    data = _dataset(np.random.default_rng(0))
+    np.savez(root / "test.npz", **data)
+    return {"root": root, "model": model, "data": data}
+
+
+@pytest.fixture(scope="module")
+def run(inputs: dict) -> dict:
+    root = inputs["root"]
+    paths = {name: str(root / "out" / name) for name in ("shap.npz", "logos.png", "qc.json")}
+    qc = compute_attributions(
+        str(root / "model.pt"), str(root / "test.npz"), *paths.values(), device="cpu", **OPTIONS
+    )
+    with np.load(paths["shap.npz"]) as npz:
+        arrays = {key: npz[key] for key in npz.files}
+    return {"qc": qc, "paths": paths, "arrays": arrays}
+
+
+def test_outputs_and_shapes(run: dict) -> None:
+    arrays, n = run["arrays"], OPTIONS["n_windows"]
+    for key in ("shap", "projected"):
+        assert arrays[key].shape == (n, 4, LENGTH) and arrays[key].dtype == np.float32
+    assert arrays["x"].shape == (n, 4, LENGTH) and arrays["x"].dtype == np.uint8
+    for key in ("chrom", "start", "end", "score", "index"):
+        assert arrays[key].shape == (n,)
+    assert arrays["chrom"].dtype.kind == "U"
+    assert np.all((arrays["score"] > 0) & (arrays["score"] < 1))
+    with open(run["paths"]["logos.png"], "rb") as handle:
+        assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_projection_on_observed_base(run: dict) -> None:
+    arrays = run["arrays"]
+    x, projected = arrays["x"], arrays["projected"]
+    assert np.all(projected[x == 0] == 0)
+    np.testing.assert_allclose(
+        projected.sum(axis=1), arrays["shap"].sum(axis=1) * x.any(axis=1), rtol=1e-5, atol=1e-7
+    )
+
+
+def test_unknown_bases_get_zero_shap(run: dict) -> None:
+    arrays, qc = run["arrays"], run["qc"]
+    unknown = ~arrays["x"].any(axis=1)
+    assert qc["windows_with_n"] == int(unknown.any(axis=1).sum()) >= 1
+    assert qc["n_columns"] == int(unknown.sum())
+    assert np.all(arrays["shap"].transpose(0, 2, 1)[unknown] == 0)
+
+
+def test_qc_additivity(run: dict) -> None:
+    with open(run["paths"]["qc.json"]) as handle:
+        qc = json.load(handle)
+    assert qc == pytest.approx(run["qc"])
+    assert qc["explainer"] == "shap.DeepExplainer"
+    assert qc["additivity_passed"] and qc["additivity_max_error"] < qc["additivity_tolerance"]
+    assert qc["n_windows"] == OPTIONS["n_windows"] and qc["n_shuffles"] == OPTIONS["n_shuffles"]
+    assert qc["pairs"] == OPTIONS["n_windows"] * OPTIONS["n_shuffles"]
+    assert qc["attributions_per_second"] > 0
+
+
+def test_selects_top_scoring_positives(inputs: dict, run: dict) -> None:
+    data, arrays = inputs["data"], run["arrays"]
+    logits = _logits(inputs["model"], data["x"])[:, 0]
+    positives = np.flatnonzero(data["y"][:, 0] == 1)
+    expected = positives[np.argsort(-logits[positives], kind="stable")][: OPTIONS["n_windows"]]
+    np.testing.assert_array_equal(arrays["index"], expected)
+    np.testing.assert_array_equal(arrays["x"], data["x"][expected])
+    np.testing.assert_array_equal(arrays["start"], data["start"][expected])
+    np.testing.assert_allclose(arrays["score"], 1 / (1 + np.exp(-logits[expected])), rtol=1e-5)
+
+
+def test_matches_tangermeme_deep_lift_shap(inputs: dict, run: dict) -> None:
+    from tangermeme.deep_lift_shap import deep_lift_shap
+
+    arrays, n_shuffles = run["arrays"], OPTIONS["n_shuffles"]
+    references, _ = make_references(arrays["x"], arrays["index"], n_shuffles, OPTIONS["seed"])
+    x, refs = torch.from_numpy(arrays["x"]).float(), torch.from_numpy(references).float()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tangermeme warns about the N columns of X
+        multipliers = deep_lift_shap(
+            inputs["model"],
+            x,
+            target=0,
+            references=refs,
+            raw_outputs=True,
+            batch_size=n_shuffles,
+            device="cpu",
+            only_warn=True,
+        )
+    raw = (multipliers * (x[:, None] - refs)).mean(dim=1).numpy()
+    assert np.corrcoef(raw.ravel(), arrays["shap"].ravel())[0, 1] > 0.999
+    np.testing.assert_allclose(arrays["shap"], raw, atol=1e-5 * np.abs(raw).max())
+
+
+def test_shuffle_keeps_unknown_bases_in_place() -> None:
+    rng = np.random.default_rng(1)
+    x = np.zeros((4, 50), dtype=np.uint8)
+    x[rng.integers(0, 4, 50), np.arange(50)] = 1
+    x[:, [0, 20, 21, 49]] = 0
+    references, shuffled = shuffle_window(x, 4, seed=5)
+    known = x.any(axis=0)
+    assert shuffled and references.shape == (4, 4, 50)
+    assert np.all(references[:, :, ~known] == 0)
+    assert np.all(references[:, :, known].sum(axis=1) == 1)
+    np.testing.assert_array_equal(references.sum(axis=2), np.repeat(x.sum(axis=1)[None], 4, 0))
+    assert not np.array_equal(references[0], x)
+    same, shuffled = shuffle_window(np.tile(np.eye(4, 1, dtype=np.uint8), (1, 30)), 3, seed=0)
+    assert not shuffled and np.all(same[:, 0] == 1)
+
+
+class FunctionalReluBasset(Basset):
+    """Basset whose forward applies torch.nn.functional.relu instead of its ReLU modules."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            x = F.relu(x) if isinstance(layer, nn.ReLU) else layer(x)
+        return x
+
+
+class SharedReluBasset(Basset):
+    """Basset that reuses one ReLU module for every activation."""
+
+    def __init__(self, **hyperparameters) -> None:
+        super().__init__(**hyperparameters)
+        shared = nn.ReLU()
+        layers = [shared if isinstance(layer, nn.ReLU) else layer for layer in self.layers]
+        self.layers = nn.Sequential(*layers)
+
+
+@pytest.mark.parametrize(
+    ("cls", "message"),
+    [
+        (FunctionalReluBasset, "additivity_tolerance=0.001.*functional"),  # additivity fails
+        (SharedReluBasset, "DeepExplainer failed.*called 5x"),  # shap itself errors
+    ],
+)
+def test_unsupported_model_raises_and_writes_nothing(
+    inputs: dict, tmp_path, monkeypatch: pytest.MonkeyPatch, cls: type, message: str
+) -> None:
+    monkeypatch.setitem(model_module.MODELS, "broken", cls)
+    torch.manual_seed(0)
+    broken = _randomize(cls(**HYPER), seed=0)
+    save_checkpoint(str(tmp_path / "model.pt"), broken, "broken", HYPER)
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match=message) as error:
+        compute_attributions(
+            str(tmp_path / "model.pt"),
+            str(inputs["root"] / "test.npz"),
+            str(out / "shap.npz"),
+            str(out / "logos.png"),
+            str(out / "qc.json"),
+            device="cpu",
+            **OPTIONS,
+        )
+    assert "\n" not in str(error.value)
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_task_without_positives_raises(inputs: dict, tmp_path) -> None:
+    data = dict(inputs["data"], y=np.zeros((N_ROWS, 2), dtype=np.uint8))
+    np.savez(tmp_path / "test.npz", **data)
+    with pytest.raises(InputError, match="no window has label 1"):
+        compute_attributions(
+            str(inputs["root"] / "model.pt"),
+            str(tmp_path / "test.npz"),
+            *(str(tmp_path / name) for name in ("s.npz", "l.png", "q.json")),
+            device="cpu",
+        )
+
+
+def test_fewer_positives_than_asked(inputs: dict, tmp_path) -> None:
+    paths = [str(tmp_path / name) for name in ("s.npz", "l.png", "q.json")]
+    qc = compute_attributions(
+        str(inputs["root"] / "model.pt"),
+        str(inputs["root"] / "test.npz"),
+        *paths,
+        n_windows=100,
+        n_shuffles=2,
+        task=1,
+        device="cpu",
+    )
+    expected = np.flatnonzero(inputs["data"]["y"][:, 1] == 1)
+    assert qc["n_windows"] == qc["n_positives"] == len(expected)
+    with np.load(paths[0]) as npz:
+        assert sorted(npz["index"]) == list(expected)
