@@ -1,0 +1,35 @@
+"""peakcnn: genome FASTA + peaks → windows → negatives → one-hot → split → CNN → metrics → SHAP."""
+
+import re
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "config/config.schema.yaml")
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+
+
+wildcard_constraints:
+    dataset="|".join(map(re.escape, DATASETS)),
+    model="|".join(map(re.escape, MODELS)),
+
+
+include: "workflow/rules/data.smk"
+include: "workflow/rules/model.smk"
+include: "workflow/rules/interpret.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        get_final_outputs(),

@@ -1,0 +1,67 @@
+import ast
+import json
+import re
+from pathlib import Path
+
+DATASETS = list(config["datasets"])
+MODELS = list(config["models"])
+SPLITS = ["train", "val", "test"]
+LIBRARY = Path(workflow.basedir) / "src" / "peakcnn"
+
+
+
+def stage_params(section, **extra):
+    """One key-sorted JSON string of a config section (None: none) plus derived values.
+
+    Snakemake compares params as an unordered set of values, so separate params could swap
+    unnoticed; one canonical string cannot.
+    """
+    return json.dumps({**config.get(section, {}), **extra}, sort_keys=True)
+
+
+def get_source_params(kind):
+    """Input function: the dataset's `genome` or `peaks` source entry as canonical JSON."""
+    return lambda wildcards: json.dumps(
+        config["datasets"][wildcards.dataset][kind], sort_keys=True
+    )
+
+
+def _imports(stem):
+    """peakcnn modules imported by one library module (read statically from its source)."""
+    tree = ast.parse((LIBRARY / f"{stem}.py").read_text())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "peakcnn":
+            found.add("__init__")
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+            "peakcnn."
+        ):
+            found.add(node.module.split(".")[1])
+    return found
+
+
+def library_sources(*stems):
+    """Source files of the given library modules and of every peakcnn module they import.
+
+    Listed as rule inputs so that editing a module reruns exactly the stages that use it.
+    """
+    seen, todo = set(), list(stems)
+    while todo:
+        stem = todo.pop()
+        if stem not in seen:
+            seen.add(stem)
+            todo.extend(_imports(stem) - seen)
+    return sorted(str(LIBRARY / f"{stem}.py") for stem in seen)
+
+
+def get_final_outputs():
+    """Final targets: per dataset the split report; per model, metrics and attributions."""
+    outputs = []
+    for dataset in DATASETS:
+        outputs.append(f"results/{dataset}/dataset/split.json")
+        for model in MODELS:
+            outputs += [
+                f"results/{dataset}/eval/{model}/metrics.json",
+                f"results/{dataset}/attribution/{model}/shap.npz",
+            ]
+    return outputs

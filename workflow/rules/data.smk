@@ -1,0 +1,131 @@
+rule fetch_genome:
+    """Download (or copy) the genome FASTA, verify its checksum, decompress and index it."""
+    output:
+        fasta="results/{dataset}/genome/genome.fa",
+        fai="results/{dataset}/genome/genome.fa.fai",
+    log:
+        "logs/fetch_genome/{dataset}.log",
+    conda:
+        "../../envs/data.yaml"
+    params:
+        cfg=get_source_params("genome"),
+    script:
+        "../scripts/fetch_genome.py"
+
+
+rule fetch_peaks:
+    """Download (or copy) the peak BED/narrowPeak file, verify its checksum, decompress it."""
+    output:
+        bed="results/{dataset}/peaks/peaks.bed",
+    log:
+        "logs/fetch_peaks/{dataset}.log",
+    conda:
+        "../../envs/data.yaml"
+    params:
+        cfg=get_source_params("peaks"),
+    script:
+        "../scripts/fetch_peaks.py"
+
+
+rule make_windows:
+    """Fixed-length windows on peak summits (midpoint fallback); ends padded or dropped."""
+    input:
+        peaks=rules.fetch_peaks.output.bed,
+        fasta=rules.fetch_genome.output.fasta,
+        fai=rules.fetch_genome.output.fai,
+        code=library_sources("windows"),
+    output:
+        positives="results/{dataset}/windows/positives.bed",
+        summary=report(
+            "results/{dataset}/windows/summary.json",
+            caption="../report/windows.rst",
+            category="Data",
+            subcategory="{dataset}",
+        ),
+    log:
+        "logs/make_windows/{dataset}.log",
+    conda:
+        "../../envs/data.yaml"
+    params:
+        cfg=stage_params("windows"),
+    script:
+        "../scripts/make_windows.py"
+
+
+rule split_windows:
+    """Split regions (chromosomes or position blocks with gaps); positives assigned by centre."""
+    input:
+        positives=rules.make_windows.output.positives,
+        fasta=rules.fetch_genome.output.fasta,
+        fai=rules.fetch_genome.output.fai,
+        code=library_sources("split"),
+    output:
+        regions="results/{dataset}/split/regions.bed",
+        assigned="results/{dataset}/split/positives.bed",
+        summary="results/{dataset}/split/summary.json",
+    log:
+        "logs/split_windows/{dataset}.log",
+    conda:
+        "../../envs/data.yaml"
+    params:
+        cfg=stage_params("split", window_length=config["windows"]["length"]),
+    script:
+        "../scripts/split_windows.py"
+
+
+rule sample_negatives:
+    """Background windows clear of all peaks, GC-matched to each split's positives."""
+    input:
+        positives=rules.make_windows.output.positives,
+        assigned=rules.split_windows.output.assigned,
+        peaks=rules.fetch_peaks.output.bed,
+        regions=rules.split_windows.output.regions,
+        fasta=rules.fetch_genome.output.fasta,
+        fai=rules.fetch_genome.output.fai,
+        code=library_sources("negatives"),
+    output:
+        negatives="results/{dataset}/negatives/negatives.bed",
+        report="results/{dataset}/negatives/negatives.json",
+        plot=report(
+            "results/{dataset}/negatives/gc.png",
+            caption="../report/negatives.rst",
+            category="Data",
+            subcategory="{dataset}",
+        ),
+    log:
+        "logs/sample_negatives/{dataset}.log",
+    conda:
+        "../../envs/data.yaml"
+    params:
+        cfg=stage_params("negatives", window_length=config["windows"]["length"]),
+    script:
+        "../scripts/sample_negatives.py"
+
+
+rule build_dataset:
+    """Label, leak-check and one-hot encode all windows; one npz per split plus split.json."""
+    input:
+        assigned=rules.split_windows.output.assigned,
+        negatives=rules.sample_negatives.output.negatives,
+        summary=rules.split_windows.output.summary,
+        fasta=rules.fetch_genome.output.fasta,
+        fai=rules.fetch_genome.output.fai,
+        code=library_sources("dataset"),
+    output:
+        train="results/{dataset}/dataset/train.npz",
+        val="results/{dataset}/dataset/val.npz",
+        test="results/{dataset}/dataset/test.npz",
+        report=report(
+            "results/{dataset}/dataset/split.json",
+            caption="../report/split.rst",
+            category="Data",
+            subcategory="{dataset}",
+        ),
+    log:
+        "logs/build_dataset/{dataset}.log",
+    conda:
+        "../../envs/data.yaml"
+    params:
+        cfg=stage_params(None, window_length=config["windows"]["length"]),
+    script:
+        "../scripts/build_dataset.py"

@@ -1,0 +1,22 @@
+"""Label, leak-check and encode the dataset (wrapper around peakcnn.dataset.build_dataset)."""
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # this checkout's peakcnn
+
+from peakcnn.dataset import build_dataset
+from peakcnn.logs import log_to_file
+
+log_to_file(snakemake.log[0])
+build_dataset(
+    assigned_path=snakemake.input.assigned,
+    negatives_path=snakemake.input.negatives,
+    split_paths={split: snakemake.output[split] for split in ("train", "val", "test")},
+    split_report_path=snakemake.output.report,
+    task=snakemake.wildcards.dataset,
+    fasta_path=snakemake.input.fasta,
+    split_summary=json.loads(Path(snakemake.input.summary).read_text()),
+    **json.loads(snakemake.params.cfg),
+)

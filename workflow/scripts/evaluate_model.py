@@ -1,0 +1,24 @@
+"""Evaluate one model on the test split (wrapper around peakcnn.evaluate.evaluate_model)."""
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # this checkout's peakcnn
+
+from peakcnn.evaluate import evaluate_model
+from peakcnn.logs import log_to_file
+
+log_to_file(snakemake.log[0])
+evaluate_model(
+    model_path=snakemake.input.model,
+    val_path=snakemake.input.val,
+    test_path=snakemake.input.test,
+    metrics_path=snakemake.output.metrics,
+    table_path=snakemake.output.table,
+    predictions_path=snakemake.output.predictions,
+    roc_path=snakemake.output.roc,
+    pr_path=snakemake.output.pr,
+    threads=snakemake.threads,
+    **json.loads(snakemake.params.cfg),
+)

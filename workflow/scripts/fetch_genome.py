@@ -1,0 +1,13 @@
+"""Fetch the genome FASTA and index it (wrapper around peakcnn.fetch.fetch_genome)."""
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # this checkout's peakcnn
+
+from peakcnn.fetch import fetch_genome
+from peakcnn.logs import log_to_file
+
+log_to_file(snakemake.log[0])
+fetch_genome(dest=snakemake.output.fasta, **json.loads(snakemake.params.cfg))

@@ -1,0 +1,22 @@
+"""Train one model (wrapper around peakcnn.train.train_model)."""
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # this checkout's peakcnn
+
+from peakcnn.logs import log_to_file
+from peakcnn.train import train_model
+
+log_to_file(snakemake.log[0])
+train_model(
+    train_path=snakemake.input.train,
+    val_path=snakemake.input.val,
+    model_path=snakemake.output.model,
+    history_path=snakemake.output.history,
+    report_path=snakemake.output.report,
+    model=snakemake.wildcards.model,
+    threads=snakemake.threads,
+    **json.loads(snakemake.params.cfg),
+)
