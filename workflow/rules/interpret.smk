@@ -21,7 +21,7 @@ rule compute_attributions:
         "../../envs/torch.yaml"
     threads: 8
     resources:
-        gpu=0,
+        gpu=1,
     params:
         cfg=stage_params("attribute"),
     script:

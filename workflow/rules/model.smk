@@ -21,7 +21,7 @@ rule train_model:
         "../../envs/torch.yaml"
     threads: 8
     resources:
-        gpu=0,
+        gpu=1,
     params:
         cfg=stage_params("train"),
     script:
