@@ -9,7 +9,6 @@ SPLITS = ["train", "val", "test"]
 LIBRARY = Path(workflow.basedir) / "src" / "peakcnn"
 
 
-
 def stage_params(section, **extra):
     """One key-sorted JSON string of a config section (None: none) plus derived values.
 
