@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from peakcnn.encode import encode_windows, one_hot
+from peakcnn.encode import encode_bytes, encode_windows, one_hot_sequence
 from peakcnn.genome import (
     CODE_N,
     CODE_OTHER,
@@ -54,10 +54,25 @@ def test_gc_and_n_fraction_ignore_non_acgt():
 
 
 def test_one_hot_is_acgt_order_with_zero_columns_for_n():
-    x = one_hot(codes_of("ACGTNR").reshape(1, -1))
-    assert x.dtype == np.uint8 and x.shape == (1, 4, 6)
-    assert x[0, :, :4].tolist() == np.eye(4, dtype=np.uint8).tolist()
-    assert x[0].sum(axis=0).tolist() == [1, 1, 1, 1, 0, 0]
+    x = one_hot_sequence("ACGTNRacgt")
+    assert x.dtype == np.uint8 and x.shape == (4, 10)
+    assert x[:, :4].tolist() == np.eye(4, dtype=np.uint8).tolist()
+    assert (x[:, 6:] == x[:, :4]).all()  # soft-masked bases encode like upper case
+    assert x.sum(axis=0).tolist() == [1, 1, 1, 1, 0, 0, 1, 1, 1, 1]
+
+
+def test_window_kernel_matches_a_plain_numpy_reference():
+    rng = np.random.default_rng(0)
+    raw = rng.choice(np.frombuffer(b"ACGTacgtNNRY", dtype=np.uint8), 5000)
+    starts = rng.integers(-300, 5000, 200)
+    x, counts = encode_bytes(raw, starts, 400)
+    codes = window_codes(CODE_TABLE[raw], starts, 400)
+    reference = (codes[:, None, :] == np.arange(4)[None, :, None]).astype(np.uint8)
+    assert (x == reference).all()
+    padded = ((starts[:, None] + np.arange(400)) < 0) | ((starts[:, None] + np.arange(400)) >= 5000)
+    assert (counts[:, 2] == padded.sum(axis=1)).all()
+    assert (counts[:, 0] == ((codes == CODE_N) & ~padded).sum(axis=1)).all()
+    assert (counts[:, 1] == (codes == CODE_OTHER).sum(axis=1)).all()
 
 
 def test_encode_windows_counts_padding_n_and_iupac(tiny_fasta):
@@ -75,5 +90,4 @@ def test_encode_windows_counts_padding_n_and_iupac(tiny_fasta):
     assert counts["other_iupac_bases"] == 4
     assert counts["windows_with_n"] == 3
     fasta = open_fasta(tiny_fasta)
-    expected = one_hot(codes_of(fasta["chrB"][40:100]).reshape(1, -1))
-    assert (x[1] == expected[0]).all()
+    assert (x[1] == one_hot_sequence(fasta["chrB"][40:100])).all()
