@@ -81,7 +81,7 @@ def test_drop_policy_drops_and_counts(tmp_path, tiny_fasta, tiny_peaks):
 def test_no_peak_on_the_genome_is_an_error_and_writes_nothing(tmp_path, tiny_fasta):
     peaks = tmp_path / "other.bed"
     peaks.write_text("chr9\t10\t20\n")
-    with pytest.raises(InputError, match="same chromosome names"):
+    with pytest.raises(InputError, match="matching chromosome names"):
         make_windows(str(peaks), tiny_fasta, str(tmp_path / "p.bed"), str(tmp_path / "s.json"))
     assert not Path(tmp_path / "p.bed").exists() and not Path(tmp_path / "s.json").exists()
 
@@ -89,3 +89,95 @@ def test_no_peak_on_the_genome_is_an_error_and_writes_nothing(tmp_path, tiny_fas
 def test_odd_length_is_rejected(tmp_path, tiny_fasta, tiny_peaks):
     with pytest.raises(InputError, match="even"):
         make_windows(tiny_peaks, tiny_fasta, str(tmp_path / "p"), str(tmp_path / "s"), length=41)
+
+
+def test_overlap_policies_keep_merge_strongest(tmp_path, tiny_fasta):
+    peaks = tmp_path / "overlap.bed"
+    peaks.write_text(
+        "chrA\t100\t141\tweak\t0\t.\t2.0\t1\t1\t20\n"
+        "chrA\t130\t171\tstrong\t0\t.\t9.0\t1\t1\t20\n"
+        "chrA\t250\t291\talone\t0\t.\t1.0\t1\t1\t20\n"
+    )
+    kept, summary = run_windows(tmp_path, tiny_fasta, str(peaks), length=40)
+    assert len(kept) == 3 and summary["overlap_clusters"] == 1
+    kept, summary = run_windows(
+        tmp_path, tiny_fasta, str(peaks), length=40, overlap_policy="strongest"
+    )
+    assert set(kept["name"]) == {"strong", "alone"} and summary["overlap_removed"] == 1
+    kept, summary = run_windows(tmp_path, tiny_fasta, str(peaks), length=40, overlap_policy="merge")
+    centres = (kept["start"] - kept["pad_left"] + kept["end"] + kept["pad_right"]) // 2
+    assert sorted(centres) == [(100 + 171) // 2, 270]
+    assert summary["overlap_removed"] == 1
+
+
+def test_n_cap_drops_and_counts(tmp_path, tiny_fasta):
+    peaks = tmp_path / "n.bed"
+    peaks.write_text("chrA\t150\t170\tin_n_run\nchrA\t40\t60\tclean\n")  # N run at 150-170
+    kept, summary = run_windows(tmp_path, tiny_fasta, str(peaks), length=20, max_n_fraction=0.5)
+    assert kept["name"].tolist() == ["clean"] and summary["dropped_for_n"] == 1
+
+
+def test_chromosome_names_are_reconciled_and_organelles_excluded(tmp_path):
+    fasta = tmp_path / "g.fa"
+    body = "ACGT" * 50
+    fasta.write_text(
+        f">NC_000001.1 Some plant chromosome 1 sequence\n{body}\n"
+        f">Chr2\n{body}\n>ChrC\n{body}\n>NC_000932.1 Some plant chloroplast\n{body}\n"
+    )
+    peaks = tmp_path / "p.bed"
+    peaks.write_text("1\t50\t70\nchr2\t50\t70\nChrC\t50\t70\nPt\t50\t70\nchr9\t5\t9\n")
+    kept, summary = run_windows(tmp_path, str(fasta), str(peaks), length=20)
+    assert sorted(kept["chrom"]) == ["Chr2", "NC_000001.1"]
+    assert summary["renamed_contigs"] == {"1": "NC_000001.1", "chr2": "Chr2"}
+    assert summary["on_excluded_contigs"] == {"ChrC": 1}
+    assert summary["absent_contigs"] == {"Pt": 1, "chr9": 1}
+    assert "NC_000932.1" in summary["excluded_records"]
+    kept, summary = run_windows(
+        tmp_path,
+        str(fasta),
+        str(peaks),
+        length=20,
+        chrom_aliases={"Pt": "NC_000932.1"},
+        exclude_contigs=[],
+    )
+    assert sorted(kept["chrom"]) == ["Chr2", "ChrC", "NC_000001.1", "NC_000932.1"]
+
+
+def test_ambiguous_names_are_an_error_naming_both_sides(tmp_path):
+    fasta = tmp_path / "g.fa"
+    fasta.write_text(f">chr1\n{'A' * 100}\n>Chr1\n{'C' * 100}\n")
+    peaks = tmp_path / "p.bed"
+    peaks.write_text("1\t10\t20\n")
+    with pytest.raises(InputError, match=r"'1' matches several FASTA records \['Chr1', 'chr1'\]"):
+        run_windows(tmp_path, str(fasta), str(peaks), length=20)
+
+
+def test_alias_file_maps_names(tmp_path):
+    from peakcnn.contigs import read_alias_file
+
+    alias = tmp_path / "alias.txt"
+    alias.write_text("# alias\tname\n1\tNC_1\tChr1\n2\tNC_2\n")
+    assert read_alias_file(str(alias), {"NC_1", "NC_2"}) == {
+        "1": "NC_1",
+        "Chr1": "NC_1",
+        "2": "NC_2",
+    }
+
+
+def test_real_demo_original_names_map_to_refseq(tmp_path):
+    """The original bZIP11-bZIP10 file names chromosomes 1..5; the FASTA is RefSeq NC_003070.9."""
+    import gzip
+    import shutil
+
+    demo = Path(__file__).resolve().parents[1] / "resources/demo"
+    fasta = tmp_path / "chr1.fa"
+    with gzip.open(demo / "TAIR10.1_chr1.fna.gz", "rb") as src, open(fasta, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    peaks = tmp_path / "all.narrowPeak"
+    with gzip.open(demo / "GSE198873_bZIP11-bZIP10.all_chrom.original.narrowPeak.gz") as src:
+        peaks.write_bytes(src.read())
+    kept, summary = run_windows(tmp_path, str(fasta), str(peaks))
+    assert summary["renamed_contigs"] == {"1": "NC_003070.9"}
+    assert set(summary["absent_contigs"]) == {"2", "3", "4", "5"}
+    assert summary["input_peaks"] == 32574
+    assert summary["windows"] == 8490 == 32574 - summary["on_absent_contigs"]

@@ -41,6 +41,15 @@ def chromosome_sizes(fasta_path: str) -> dict[str, int]:
         fasta.close()
 
 
+def fasta_descriptions(fasta_path: str) -> dict[str, str]:
+    """Return ``{name: description line}`` for every FASTA record, in file order."""
+    fasta = open_fasta(fasta_path)
+    try:
+        return {name: record.long_name for name, record in fasta.records.items()}
+    finally:
+        fasta.close()
+
+
 def record_layout(fasta: pyfaidx.Fasta, chrom: str) -> tuple[int, int, int, int]:
     """Return ``(offset, bases per line, bytes per line, length)`` of a record from its .fai."""
     record = fasta.faidx.index[chrom]

@@ -13,7 +13,7 @@ from peakcnn.io import atomic_path
 logger = logging.getLogger(__name__)
 
 HEADER_PREFIXES = ("#", "track", "browser")
-PEAK_COLUMNS = ["chrom", "start", "end", "name", "score", "summit", "line"]
+PEAK_COLUMNS = ["chrom", "start", "end", "name", "score", "summit", "signal", "line"]
 
 
 @dataclass
@@ -23,9 +23,10 @@ class PeakTable:
     Attributes
     ----------
     peaks : pandas.DataFrame
-        Columns ``chrom, start, end, name, score, summit, line``: BED 0-based half-open
-        coordinates, the summit as an offset from ``start`` (-1 when the file gives none) and
-        the 1-based line number in the file.
+        Columns ``chrom, start, end, name, score, summit, signal, line``: BED 0-based
+        half-open coordinates, the summit as an offset from ``start`` (-1 when the file gives
+        none), the peak strength used to rank peaks (narrowPeak column 7, else a numeric
+        column 5, else 0) and the 1-based line number in the file.
     counts : dict
         ``lines``, ``header_lines``, ``blank_lines``, ``with_summit``, ``without_summit``.
     """
@@ -74,7 +75,18 @@ def _parse_peak(fields: list[str], path: str, line: int) -> tuple:
                 path,
                 line,
             )
-    return fields[0], start, end, name, score, summit, line
+    return fields[0], start, end, name, score, summit, _signal(fields), line
+
+
+def _signal(fields: list[str]) -> float:
+    """Peak strength: narrowPeak signalValue (column 7), else a numeric score (column 5)."""
+    for column in (6, 4):
+        if len(fields) > column:
+            try:
+                return float(fields[column])
+            except ValueError:
+                continue
+    return 0.0
 
 
 def read_peaks(path: str) -> PeakTable:

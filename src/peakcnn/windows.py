@@ -6,9 +6,18 @@ import logging
 
 import numpy as np
 import pandas as pd
+import pybedtools
 
+from peakcnn.contigs import DEFAULT_EXCLUDE, excluded_contigs, read_alias_file, reconcile_names
 from peakcnn.errors import InputError
-from peakcnn.genome import chromosome_sizes
+from peakcnn.genome import (
+    chromosome_codes,
+    chromosome_sizes,
+    fasta_descriptions,
+    n_fraction,
+    open_fasta,
+    window_codes,
+)
 from peakcnn.intervals import read_peaks, write_bed
 from peakcnn.io import write_json
 from peakcnn.logs import throughput
@@ -101,6 +110,103 @@ def fit_to_chromosomes(
     return table[keep].reset_index(drop=True), by_chrom
 
 
+OVERLAP_POLICIES = ("keep", "merge", "strongest")
+
+
+def resolve_overlaps(peaks: pd.DataFrame, policy: str) -> tuple[pd.DataFrame, dict]:
+    """Apply the overlap policy to peaks whose intervals overlap (bedtools merge clusters).
+
+    Parameters
+    ----------
+    peaks : pandas.DataFrame
+        ``PEAK_COLUMNS`` rows.
+    policy : {"keep", "merge", "strongest"}
+        ``keep`` every peak; ``merge`` each cluster of overlapping peaks into one peak (its
+        window centred on the merged interval's midpoint); ``strongest`` keeps the peak with
+        the highest ``signal`` of each cluster.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The peaks left.
+    dict
+        ``overlap_clusters`` (clusters of 2+ peaks) and ``overlap_removed`` (peaks removed).
+    """
+    if policy not in OVERLAP_POLICIES:
+        raise InputError(f"windows.overlap_policy {policy!r} must be one of {OVERLAP_POLICIES}")
+    ordered = peaks.sort_values(["chrom", "start"], kind="stable").reset_index(drop=True)
+    merged = (
+        pybedtools.BedTool.from_dataframe(
+            ordered[["chrom", "start", "end"]].assign(row=np.arange(len(ordered)))
+        )
+        .merge(c=4, o="collapse")
+        .to_dataframe(names=["chrom", "start", "end", "rows"], dtype={"chrom": str, "rows": str})
+    )
+    members = [np.array(r.split(","), dtype=int) for r in merged["rows"]]
+    clusters = sum(len(m) > 1 for m in members)
+    if policy == "keep" or clusters == 0:
+        return peaks, {"overlap_clusters": clusters, "overlap_removed": 0}
+    if policy == "strongest":
+        best = [m[np.argmax(ordered["signal"].to_numpy()[m])] for m in members]
+        kept = ordered.iloc[best]
+    else:
+        first = ordered.iloc[[m[0] for m in members]].reset_index(drop=True)
+        kept = first.assign(
+            start=merged["start"].to_numpy(),
+            end=merged["end"].to_numpy(),
+            summit=[-1 if len(m) > 1 else s for m, s in zip(members, first["summit"], strict=True)],
+            signal=[ordered["signal"].to_numpy()[m].max() for m in members],
+        )
+    return kept.reset_index(drop=True), {
+        "overlap_clusters": clusters,
+        "overlap_removed": len(peaks) - len(kept),
+    }
+
+
+def n_fractions(windows: pd.DataFrame, fasta_path: str, length: int) -> np.ndarray:
+    """Fraction of each window that is N, another IUPAC code or padding."""
+    fractions = np.zeros(len(windows))
+    starts = (windows["start"] - windows["pad_left"]).to_numpy(dtype=np.int64)
+    fasta = open_fasta(fasta_path)
+    try:
+        for chrom, rows in windows.groupby("chrom", sort=False).indices.items():
+            codes = window_codes(chromosome_codes(fasta, chrom), starts[rows], length)
+            fractions[rows] = n_fraction(codes)
+    finally:
+        fasta.close()
+    return fractions
+
+
+def select_contigs(
+    peaks: pd.DataFrame,
+    records: dict[str, str],
+    *,
+    aliases: dict[str, str],
+    include: list[str],
+    exclude: list[str],
+) -> tuple[pd.DataFrame, dict]:
+    """Rename peak contigs to FASTA records and keep peaks on selected records.
+
+    Returns the kept peaks and counts: ``renamed_contigs``, ``on_absent_contigs``,
+    ``absent_contigs`` and ``on_excluded_contigs`` (by contig).
+    """
+    mapping, missing = reconcile_names(sorted(set(peaks["chrom"])), records, aliases)
+    renamed = peaks.assign(chrom=peaks["chrom"].map(mapping))
+    absent = peaks.loc[renamed["chrom"].isna(), "chrom"].value_counts()
+    excluded = excluded_contigs(records, include, exclude)
+    on_excluded = renamed["chrom"].isin(excluded)
+    kept = renamed[renamed["chrom"].notna() & ~on_excluded].reset_index(drop=True)
+    return kept, {
+        "renamed_contigs": {k: v for k, v in mapping.items() if k != v},
+        "on_absent_contigs": int(absent.sum()),
+        "absent_contigs": {str(k): int(v) for k, v in absent.items()},
+        "on_excluded_contigs": {
+            str(k): int(v) for k, v in renamed.loc[on_excluded, "chrom"].value_counts().items()
+        },
+        "excluded_records": sorted(excluded),
+    }
+
+
 def make_windows(
     peaks_path: str,
     fasta_path: str,
@@ -109,11 +215,21 @@ def make_windows(
     *,
     length: int = 800,
     chrom_end: str = "pad",
+    overlap_policy: str = "keep",
+    max_n_fraction: float = 1.0,
+    include_contigs: list[str] | None = None,
+    exclude_contigs: list[str] | None = None,
+    chrom_aliases: dict[str, str] | None = None,
+    chrom_alias_file: str | None = None,
 ) -> dict:
     """Turn a peak file into summit-centred positive windows, counting every peak's fate.
 
-    Peaks on contigs absent from the FASTA are counted and skipped (an error if none remain);
-    exact duplicates (same chromosome and centre) are kept once and counted.
+    Peak contig names are matched to FASTA records (exact, alias table, or an unambiguous
+    ``Chr1``/``chr1``/``1`` match); peaks on contigs absent from the FASTA or on excluded
+    contigs (organelles and unplaced scaffolds by default) are counted and skipped, an error
+    only if none remain. Exact duplicates (same chromosome and centre) are kept once and
+    counted; overlapping peaks follow ``overlap_policy``; windows with more than
+    ``max_n_fraction`` non-ACGT bases are dropped and counted.
 
     Parameters
     ----------
@@ -129,6 +245,18 @@ def make_windows(
         Window length in bp (even).
     chrom_end : {"pad", "drop"}, default "pad"
         Windows that run off a chromosome end are padded with N or dropped.
+    overlap_policy : {"keep", "merge", "strongest"}, default "keep"
+        What to do with peaks whose intervals overlap (see ``resolve_overlaps``).
+    max_n_fraction : float, default 1.0
+        Largest fraction of N/IUPAC/padding allowed in a positive window (1.0: no cap).
+    include_contigs : list of str, optional
+        Regular expressions; when given, only matching records are used.
+    exclude_contigs : list of str, optional
+        Regular expressions of records to leave out; default ``contigs.DEFAULT_EXCLUDE``.
+    chrom_aliases : dict of str to str, optional
+        Peak-file name → FASTA record name.
+    chrom_alias_file : str, optional
+        chromAlias-style file (tab-separated names of one sequence per line).
 
     Returns
     -------
@@ -141,20 +269,33 @@ def make_windows(
         raise InputError(f"windows.chrom_end {chrom_end!r} must be 'pad' or 'drop'")
     with throughput("make_windows", "windows") as rate:
         table = read_peaks(peaks_path)
+        records = fasta_descriptions(fasta_path)
         sizes = chromosome_sizes(fasta_path)
-        peaks = table.peaks
-        on_genome = peaks["chrom"].isin(sizes).to_numpy()
-        absent = peaks.loc[~on_genome, "chrom"].value_counts().to_dict()
-        if not on_genome.any():
+        aliases = dict(chrom_aliases or {})
+        if chrom_alias_file:
+            aliases = read_alias_file(chrom_alias_file, set(records)) | aliases
+        peaks, contig_counts = select_contigs(
+            table.peaks,
+            records,
+            aliases=aliases,
+            include=list(include_contigs or []),
+            exclude=DEFAULT_EXCLUDE if exclude_contigs is None else list(exclude_contigs),
+        )
+        if peaks.empty:
             raise InputError(
-                f"no peak is on a FASTA record (peak contigs {sorted(absent)[:5]}, FASTA records "
-                f"{list(sizes)[:5]}); use a peak file and genome with the same chromosome names",
+                f"no peak left on the selected FASTA records (peak contigs "
+                f"{sorted(set(table.peaks['chrom']))[:5]}, FASTA records {list(records)[:5]}, "
+                f"excluded {contig_counts['excluded_records'][:5]}); use matching chromosome "
+                "names, windows.chrom_aliases, or windows.include_contigs/exclude_contigs",
                 peaks_path,
             )
-        windows = centre_windows(peaks[on_genome], length)
+        peaks, overlap_counts = resolve_overlaps(peaks, overlap_policy)
+        windows = centre_windows(peaks, length)
         duplicated = windows.duplicated(subset=["chrom", "centre"]).to_numpy()
         windows = windows[~duplicated]
         kept, by_chrom = fit_to_chromosomes(windows, sizes, chrom_end)
+        too_many_n = n_fractions(kept, fasta_path, length) > max_n_fraction
+        kept = kept[~too_many_n]
         order = {name: index for index, name in enumerate(sizes)}
         kept = kept.sort_values(
             ["chrom", "start"], key=lambda c: c.map(order) if c.name == "chrom" else c
@@ -162,17 +303,20 @@ def make_windows(
         write_bed(kept, positives_path, WINDOW_COLUMNS)
         rate["count"] = len(kept)
     summary = {
-        "input_peaks": len(peaks),
+        "input_peaks": len(table.peaks),
         "file_lines": table.counts,
         "length": length,
         "chrom_end": chrom_end,
+        "overlap_policy": overlap_policy,
+        **contig_counts,
+        **overlap_counts,
         "centred_on_summit": int(windows["used_summit"].sum()),
         "centred_on_midpoint": int((~windows["used_summit"]).sum()),
-        "on_absent_contigs": int((~on_genome).sum()),
-        "absent_contigs": {str(k): int(v) for k, v in absent.items()},
         "duplicates_removed": int(duplicated.sum()),
         "padded": sum(c["padded"] for c in by_chrom.values()),
         "dropped_at_end": sum(c["dropped_at_end"] for c in by_chrom.values()),
+        "max_n_fraction": max_n_fraction,
+        "dropped_for_n": int(too_many_n.sum()),
         "windows": len(kept),
         "by_chromosome": by_chrom,
     }

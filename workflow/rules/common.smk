@@ -25,6 +25,12 @@ def get_source_params(kind):
     )
 
 
+def get_alias_file():
+    """The chromosome alias file as a rule input (empty when none is configured)."""
+    path = config["windows"].get("chrom_alias_file")
+    return [path] if path else []
+
+
 def _imports(stem):
     """peakcnn modules imported by one library module (read statically from its source)."""
     tree = ast.parse((LIBRARY / f"{stem}.py").read_text())

@@ -33,6 +33,7 @@ rule make_windows:
         peaks=rules.fetch_peaks.output.bed,
         fasta=rules.fetch_genome.output.fasta,
         fai=rules.fetch_genome.output.fai,
+        aliases=get_alias_file(),
         code=library_sources("windows"),
     output:
         positives="results/{dataset}/windows/positives.bed",
