@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -6,7 +7,13 @@ import pytest
 
 from peakcnn.errors import InputError
 from peakcnn.intervals import read_bed
-from peakcnn.negatives import candidate_windows, match_gc, sample_negatives
+from peakcnn.negatives import (
+    NEGATIVE_COLUMNS,
+    allocate,
+    candidate_windows,
+    match_gc,
+    sample_negatives,
+)
 from peakcnn.split import (
     REGION_COLUMNS,
     SPLITS,
@@ -145,7 +152,8 @@ def synthetic_genome(tmp_path, n_chroms=3, length=20_000, seed=0):
     return str(path)
 
 
-def test_split_then_negatives_end_to_end(tmp_path):
+def prepare_split(tmp_path):
+    """Synthetic genome, 75 peaks, windows and a block split; returns the paths."""
     fasta = synthetic_genome(tmp_path)
     peaks = tmp_path / "peaks.bed"
     rng = np.random.default_rng(3)
@@ -185,10 +193,31 @@ def test_split_then_negatives_end_to_end(tmp_path):
     )
     assert summary["method"] == "blocks"
     assert sum(summary["positives"].values()) + summary["positives_in_gaps"] == 75
+    return fasta, str(peaks), paths
+
+
+def run_negatives(fasta, peaks, paths, **options):
+    return sample_negatives(
+        paths["pos.bed"],
+        paths["assigned.bed"],
+        peaks,
+        paths["regions.bed"],
+        fasta,
+        paths["neg.bed"],
+        paths["neg.json"],
+        paths["gc.png"],
+        gc_bins=10,
+        window_length=200,
+        **options,
+    )
+
+
+def test_split_then_negatives_end_to_end(tmp_path):
+    fasta, peaks, paths = prepare_split(tmp_path)
     report = sample_negatives(
         paths["pos.bed"],
         paths["assigned.bed"],
-        str(peaks),
+        peaks,
         paths["regions.bed"],
         fasta,
         paths["neg.bed"],
@@ -198,7 +227,7 @@ def test_split_then_negatives_end_to_end(tmp_path):
         gc_bins=10,
         window_length=200,
     )
-    negatives = read_bed(paths["neg.bed"], WINDOW_COLUMNS + ["split"])
+    negatives = read_bed(paths["neg.bed"], NEGATIVE_COLUMNS)
     positives = read_bed(paths["assigned.bed"], WINDOW_COLUMNS + ["split"])
     for split in SPLITS:
         stats = report["splits"][split]
@@ -207,7 +236,99 @@ def test_split_then_negatives_end_to_end(tmp_path):
         assert sum(stats["gc_histogram_negatives"]) == stats["sampled"]
     both = pd.concat([positives, negatives])
     assert leak_check(both)["passed"]
-    assert json.loads(open(paths["neg.json"]).read())["strategy"] == "gc_matched"
+    assert json.loads(open(paths["neg.json"]).read())["strategy"] == {"gc_matched": 1.0}
     for _, neg in negatives.iterrows():
         same = positives[positives["chrom"] == neg["chrom"]]
         assert not ((same["start"] < neg["end"]) & (same["end"] > neg["start"])).any()
+
+
+def test_allocate_splits_counts_by_weight():
+    assert allocate(10, {"gc_matched": 0.5, "flanks": 0.3, "dinuc_shuffled": 0.2}) == {
+        "gc_matched": 5,
+        "flanks": 3,
+        "dinuc_shuffled": 2,
+    }
+    assert sum(allocate(7, {"a": 1, "b": 1, "c": 1}).values()) == 7
+
+
+def test_mixture_of_flanks_shuffles_and_gc_matched(tmp_path):
+    fasta, peaks, paths = prepare_split(tmp_path)
+    report = run_negatives(
+        fasta,
+        peaks,
+        paths,
+        strategy={"gc_matched": 2, "flanks": 1, "dinuc_shuffled": 1},
+        flank_distance=50,
+    )
+    negatives = read_bed(paths["neg.bed"], NEGATIVE_COLUMNS)
+    positives = read_bed(paths["assigned.bed"], WINDOW_COLUMNS + ["split"])
+    train = report["splits"]["train"]["by_strategy"]
+    assert train["flanks"]["sampled"] == train["flanks"]["requested"] > 0
+    assert train["dinuc_shuffled"]["sampled"] == train["dinuc_shuffled"]["requested"] > 0
+    shuffles = negatives[negatives["kind"] == "dinuc_shuffle"]
+    genome = negatives[negatives["kind"] == "genome"]
+    # a shuffle sits on its positive's coordinates, in the same split
+    keys = set(zip(positives["chrom"], positives["start"], positives["split"], strict=True))
+    assert all(
+        k in keys for k in zip(shuffles["chrom"], shuffles["start"], shuffles["split"], strict=True)
+    )
+    # genome negatives never overlap a positive nor each other
+    for _, neg in genome.iterrows():
+        same = positives[positives["chrom"] == neg["chrom"]]
+        assert not ((same["start"] < neg["end"]) & (same["end"] > neg["start"])).any()
+    for _, rows in genome.groupby("chrom"):
+        starts = np.sort(rows["start"].to_numpy())
+        assert (np.diff(starts) >= 200).all()
+    with pytest.raises(InputError, match="negatives.strategy"):
+        run_negatives(fasta, peaks, paths, strategy={"gc_matched": 1, "bogus": 1})
+
+
+def test_dataset_shuffles_are_composition_preserving_and_leaks_fail(tmp_path):
+    from peakcnn.dataset import build_dataset, load_split
+
+    fasta, peaks, paths = prepare_split(tmp_path)
+    run_negatives(fasta, peaks, paths, strategy={"dinuc_shuffled": 1})
+    outputs = {split: str(tmp_path / f"{split}.npz") for split in SPLITS}
+    summary = json.loads(open(paths["split.json"]).read())
+    report = build_dataset(
+        paths["assigned.bed"],
+        paths["neg.bed"],
+        outputs,
+        str(tmp_path / "split_report.json"),
+        task="t",
+        window_length=200,
+        fasta_path=fasta,
+        split_summary=summary,
+    )
+    data = load_split(outputs["train"])
+    assert report["splits"]["train"]["dinuc_shuffled_negatives"] == (data["y"] == 0).sum() > 0
+    positives = {
+        (c, s): x
+        for c, s, x, y in zip(data["chrom"], data["start"], data["x"], data["y"][:, 0], strict=True)
+        if y == 1
+    }
+    for chrom, start, x, y in zip(
+        data["chrom"], data["start"], data["x"], data["y"][:, 0], strict=True
+    ):
+        if y == 0:
+            source = positives[(chrom, start)]
+            assert (x.sum(axis=1) == source.sum(axis=1)).all()  # same base composition
+            assert not (x == source).all()
+    # a negative moved into another split's window makes the leak check fail, writing nothing
+    negatives = read_bed(paths["neg.bed"], NEGATIVE_COLUMNS)
+    negatives.loc[0, "split"] = "test" if negatives.loc[0, "split"] != "test" else "train"
+    leaky = tmp_path / "leaky.bed"
+    negatives.to_csv(leaky, sep="\t", header=False, index=False)
+    fresh = {split: str(tmp_path / f"leak_{split}.npz") for split in SPLITS}
+    with pytest.raises(InputError, match="leak check failed"):
+        build_dataset(
+            paths["assigned.bed"],
+            str(leaky),
+            fresh,
+            str(tmp_path / "leak.json"),
+            task="t",
+            window_length=200,
+            fasta_path=fasta,
+            split_summary=summary,
+        )
+    assert not any(Path(p).exists() for p in [*fresh.values(), tmp_path / "leak.json"])

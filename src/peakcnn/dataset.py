@@ -12,6 +12,8 @@ from peakcnn.errors import InputError
 from peakcnn.intervals import read_bed
 from peakcnn.io import atomic_path, write_json
 from peakcnn.logs import throughput
+from peakcnn.negatives import NEGATIVE_COLUMNS
+from peakcnn.shuffle import shuffle_window
 from peakcnn.split import SPLITS, leak_check
 from peakcnn.windows import WINDOW_COLUMNS
 
@@ -20,8 +22,32 @@ logger = logging.getLogger(__name__)
 
 def label_windows(positives: pd.DataFrame, negatives: pd.DataFrame) -> pd.DataFrame:
     """Stack positives (label 1) and negatives (label 0), sorted by split, chromosome, start."""
-    table = pd.concat([positives.assign(label=1), negatives.assign(label=0)], ignore_index=True)
+    table = pd.concat(
+        [positives.assign(label=1, kind="peak"), negatives.assign(label=0)], ignore_index=True
+    )
     return table.sort_values(["split", "chrom", "start"], kind="stable").reset_index(drop=True)
+
+
+def shuffle_rows(x: np.ndarray, rows: np.ndarray, seed: int) -> int:
+    """Replace the marked windows of ``x`` in place by one dinucleotide shuffle each.
+
+    Parameters
+    ----------
+    x : numpy.ndarray of uint8, shape (n, 4, L)
+        Encoded windows.
+    rows : numpy.ndarray of bool, shape (n,)
+        Windows to shuffle (negatives made from positives).
+    seed : int
+        Window ``i`` is shuffled with seed ``seed + i``.
+
+    Returns
+    -------
+    int
+        Number of windows shuffled.
+    """
+    for row in np.flatnonzero(rows):
+        x[row] = shuffle_window(x[row], 1, seed + int(row))[0][0]
+    return int(rows.sum())
 
 
 def save_split(path: str, x: np.ndarray, table: pd.DataFrame, task: str) -> None:
@@ -59,6 +85,7 @@ def build_dataset(
     window_length: int = 800,
     fasta_path: str,
     split_summary: dict,
+    seed: int = 0,
 ) -> dict:
     """Label, leak-check and encode all windows; write one npz per split and ``split.json``.
 
@@ -79,6 +106,8 @@ def build_dataset(
         Indexed genome FASTA.
     split_summary : dict
         The split stage's summary (method, regions, positives in gaps).
+    seed : int, default 0
+        Seed of the dinucleotide shuffles made for ``dinuc_shuffle`` negatives.
 
     Returns
     -------
@@ -90,8 +119,10 @@ def build_dataset(
     InputError
         If a window of one split overlaps a window of another.
     """
-    columns = WINDOW_COLUMNS + ["split"]
-    table = label_windows(read_bed(assigned_path, columns), read_bed(negatives_path, columns))
+    table = label_windows(
+        read_bed(assigned_path, WINDOW_COLUMNS + ["split"]),
+        read_bed(negatives_path, NEGATIVE_COLUMNS),
+    )
     leaks = leak_check(table)
     if not leaks["passed"]:
         raise InputError(
@@ -104,6 +135,7 @@ def build_dataset(
         for split in SPLITS:
             rows = table[table["split"] == split]
             x, counts = encode_windows(rows, fasta_path, window_length)
+            shuffled = shuffle_rows(x, (rows["kind"] == "dinuc_shuffle").to_numpy(), seed)
             save_split(split_paths[split], x, rows, task)
             report["splits"][split] = {
                 "windows": len(rows),
@@ -111,6 +143,7 @@ def build_dataset(
                 "negatives": int((rows["label"] == 0).sum()),
                 "positive_fraction": float(rows["label"].mean()),
                 "chromosomes": sorted(set(rows["chrom"])),
+                "dinuc_shuffled_negatives": shuffled,
                 **counts,
             }
             rate["count"] += len(rows)

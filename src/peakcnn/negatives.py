@@ -28,7 +28,11 @@ from peakcnn.windows import WINDOW_COLUMNS  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
-STRATEGIES = ("gc_matched", "random")
+STRATEGIES = ("gc_matched", "random", "flanks", "dinuc_shuffled")
+
+#: Columns of ``negatives.bed``: BED6+2 windows, their split, and their kind (``genome`` or
+#: ``dinuc_shuffle``: a shuffle of the positive window at these coordinates).
+NEGATIVE_COLUMNS = WINDOW_COLUMNS + ["split", "kind"]
 
 
 def candidate_windows(
@@ -182,42 +186,148 @@ def plot_gc(report: dict, path: str, bins: int) -> None:
     plt.close(figure)
 
 
-def _split_negatives(
-    split: str,
+def allocate(total: int, weights: dict[str, float]) -> dict[str, int]:
+    """Split ``total`` over strategies in proportion to ``weights`` (largest remainder)."""
+    names = list(weights)
+    shares = np.array([weights[n] for n in names], dtype=float)
+    exact = total * shares / shares.sum()
+    counts = np.floor(exact).astype(int)
+    for index in np.argsort(-(exact - counts))[: total - counts.sum()]:
+        counts[index] += 1
+    return dict(zip(names, counts.tolist(), strict=True))
+
+
+def flank_candidates(
     positives: pd.DataFrame,
-    candidates: pd.DataFrame,
-    *,
+    regions: pd.DataFrame,
+    exclusion: pd.DataFrame,
+    length: int,
+    distance: int,
+) -> pd.DataFrame:
+    """Windows ``distance`` bp to the left and right of each positive window.
+
+    Kept only when wholly inside the split's regions, clear of every peak and positive window,
+    and not overlapping another kept flank (the first along the chromosome wins).
+    """
+    full_start = (positives["start"] - positives["pad_left"]).to_numpy()
+    full_end = (positives["end"] + positives["pad_right"]).to_numpy()
+    starts = np.concatenate([full_start - distance - length, full_end + distance])
+    flanks = pd.DataFrame(
+        {
+            "chrom": np.tile(positives["chrom"].to_numpy(), 2),
+            "start": starts,
+            "end": starts + length,
+        }
+    )
+    flanks = flanks[flanks["start"] >= 0]
+    if flanks.empty:
+        return flanks
+    kept = (
+        pybedtools.BedTool.from_dataframe(flanks)
+        .intersect(pybedtools.BedTool.from_dataframe(regions[REGION_COLUMNS[:3]]), f=1.0, u=True)
+        .intersect(pybedtools.BedTool.from_dataframe(exclusion[["chrom", "start", "end"]]), v=True)
+        .to_dataframe(names=["chrom", "start", "end"], dtype={"chrom": str})
+    )
+    kept = kept.sort_values(["chrom", "start"]).drop_duplicates().reset_index(drop=True)
+    previous_end = kept.groupby("chrom")["end"].shift().fillna(-1).to_numpy()
+    running = np.maximum.accumulate(
+        np.where(kept["chrom"].ne(kept["chrom"].shift()), -1, previous_end)
+    )
+    return kept[kept["start"].to_numpy() >= running].reset_index(drop=True)
+
+
+def _genome_negatives(
     strategy: str,
-    ratio: float,
+    wanted: int,
+    positives: pd.DataFrame,
+    pool: pd.DataFrame,
     gc_bins: int,
     rng: np.random.Generator,
-) -> tuple[pd.DataFrame, dict]:
-    """Draw one split's negatives from its candidates and describe them."""
-    on_chroms = candidates["chrom"].isin(set(positives["chrom"])).to_numpy()
-    pool = candidates[(candidates["split"] == split).to_numpy() & on_chroms]
-    wanted = int(round(ratio * len(positives)))
+) -> pd.DataFrame:
+    """Draw ``wanted`` genome windows from ``pool``: GC-matched, uniform, or flanks (uniform)."""
     if strategy == "gc_matched":
-        chosen, shortfall = match_gc(
+        chosen, _ = match_gc(
             positives["gc"].to_numpy(), pool["gc"].to_numpy(), wanted, gc_bins, rng
         )
     else:
         chosen = np.sort(rng.permutation(len(pool))[:wanted])
-        shortfall = wanted - len(chosen)
-    picked = pool.iloc[chosen]
+    return pool.iloc[chosen].assign(kind="genome", source="", pad_left=0, pad_right=0)
+
+
+def _shuffled_negatives(
+    wanted: int, positives: pd.DataFrame, rng: np.random.Generator
+) -> pd.DataFrame:
+    """Pick positives whose dinucleotide shuffles become negatives (encoded later)."""
+    rows = (
+        rng.permutation(len(positives))[:wanted]
+        if wanted <= len(positives)
+        else rng.integers(0, len(positives), wanted)
+    )
+    picked = positives.iloc[np.sort(rows)]
+    columns = ["chrom", "start", "end", "pad_left", "pad_right", "gc"]
+    return picked[columns].assign(kind="dinuc_shuffle", source=picked["name"].to_numpy())
+
+
+def _split_negatives(
+    positives: pd.DataFrame,
+    candidates: pd.DataFrame,
+    flanks: pd.DataFrame,
+    *,
+    weights: dict[str, float],
+    ratio: float,
+    gc_bins: int,
+    rng: np.random.Generator,
+) -> tuple[pd.DataFrame, dict]:
+    """Draw one split's negatives with every strategy of the mixture and describe them."""
+    wanted = allocate(int(round(ratio * len(positives))), weights)
+    pool = candidates[candidates["chrom"].isin(set(positives["chrom"])).to_numpy()]
+    picked: dict[str, pd.DataFrame] = {}
+    if wanted.get("flanks"):
+        picked["flanks"] = _genome_negatives(
+            "flanks", wanted["flanks"], positives, flanks, gc_bins, rng
+        )
+        if len(pool) and len(picked["flanks"]):
+            clear = pybedtools.BedTool.from_dataframe(
+                pool[["chrom", "start", "end"]].assign(row=np.arange(len(pool)))
+            ).intersect(
+                pybedtools.BedTool.from_dataframe(picked["flanks"][["chrom", "start", "end"]]),
+                v=True,
+            )
+            pool = pool.iloc[[int(f[3]) for f in clear]]
+    for strategy in ("gc_matched", "random"):
+        if wanted.get(strategy):
+            picked[strategy] = _genome_negatives(
+                strategy, wanted[strategy], positives, pool, gc_bins, rng
+            )
+            pool = pool.drop(index=picked[strategy].index)
+    if wanted.get("dinuc_shuffled"):
+        picked["dinuc_shuffled"] = _shuffled_negatives(wanted["dinuc_shuffled"], positives, rng)
+    negatives = pd.concat(list(picked.values())) if picked else candidates.iloc[:0]
+    by_strategy = {
+        name: {"requested": wanted[name], "sampled": len(picked.get(name, []))} for name in wanted
+    }
+    shortfall = sum(v["requested"] - v["sampled"] for v in by_strategy.values())
     if shortfall:
-        logger.warning("split %s: %d of %d negatives could not be drawn", split, shortfall, wanted)
+        logger.warning(
+            "%d of %d negatives could not be drawn: %s",
+            shortfall,
+            sum(wanted.values()),
+            by_strategy,
+        )
     stats = {
         "positives": len(positives),
-        "candidates": len(pool),
-        "requested": wanted,
-        "sampled": len(picked),
+        "candidates": len(pool) + sum(len(v) for k, v in picked.items() if k != "dinuc_shuffled"),
+        "flank_candidates": len(flanks),
+        "requested": sum(wanted.values()),
+        "sampled": len(negatives),
         "shortfall": shortfall,
+        "by_strategy": by_strategy,
         "gc_mean_positives": float(np.nanmean(positives["gc"])),
-        "gc_mean_negatives": float(np.nanmean(picked["gc"])) if len(picked) else None,
+        "gc_mean_negatives": float(np.nanmean(negatives["gc"])) if len(negatives) else None,
         "gc_histogram_positives": _histogram(positives["gc"].to_numpy(), gc_bins),
-        "gc_histogram_negatives": _histogram(picked["gc"].to_numpy(), gc_bins),
+        "gc_histogram_negatives": _histogram(negatives["gc"].to_numpy(), gc_bins),
     }
-    return picked, stats
+    return negatives, stats
 
 
 def sample_negatives(
@@ -230,8 +340,9 @@ def sample_negatives(
     report_path: str,
     plot_path: str,
     *,
-    strategy: str = "gc_matched",
+    strategy: str | dict[str, float] = "gc_matched",
     ratio: float = 1.0,
+    flank_distance: int = 200,
     gc_bins: int = 20,
     max_n_fraction: float = 0.1,
     seed: int = 0,
@@ -242,7 +353,9 @@ def sample_negatives(
     Candidates tile each split's regions on the chromosomes that carry that split's positives,
     minus all peaks and positive windows; those with more than ``max_n_fraction`` non-ACGT bases
     are rejected (counted). ``gc_matched`` follows the positives' GC histogram; ``random`` draws
-    uniformly.
+    uniformly; ``flanks`` takes windows ``flank_distance`` bp beside positive windows;
+    ``dinuc_shuffled`` marks positives whose dinucleotide shuffles become negatives (made when
+    the dataset is encoded). A mapping mixes strategies in the given proportions.
 
     Parameters
     ----------
@@ -262,9 +375,12 @@ def sample_negatives(
         Output JSON: strategy, counts and GC histograms per split.
     plot_path : str
         Output PNG of the GC histograms.
-    strategy : {"gc_matched", "random"}, default "gc_matched"
+    strategy : str or dict of str to float, default "gc_matched"
+        One of ``STRATEGIES``, or a mixture ``{strategy: weight}``.
     ratio : float, default 1.0
         Negatives per positive, in every split.
+    flank_distance : int, default 200
+        Gap in bp between a positive window and its flank windows.
     gc_bins : int, default 20
         GC histogram bins for matching and reporting.
     max_n_fraction : float, default 0.1
@@ -277,8 +393,13 @@ def sample_negatives(
     dict
         The report.
     """
-    if strategy not in STRATEGIES:
-        raise InputError(f"negatives.strategy {strategy!r} must be one of {list(STRATEGIES)}")
+    weights = {strategy: 1.0} if isinstance(strategy, str) else dict(strategy)
+    unknown = sorted(set(weights) - set(STRATEGIES))
+    if unknown or not weights or min(weights.values()) < 0 or sum(weights.values()) <= 0:
+        raise InputError(
+            f"negatives.strategy {strategy!r}: use one of {list(STRATEGIES)} or a "
+            "mapping of them to non-negative weights"
+        )
     rng = np.random.default_rng(seed)
     with throughput("sample_negatives", "windows") as rate:
         positives = read_bed(assigned_path, WINDOW_COLUMNS + ["split"])
@@ -290,9 +411,8 @@ def sample_negatives(
         exclusion = pd.concat(
             [read_bed(positives_path, WINDOW_COLUMNS), read_peaks(peaks_path).peaks]
         )[["chrom", "start", "end"]]
-        candidates = candidate_windows(
-            read_bed(regions_path, REGION_COLUMNS), exclusion, window_length, rng
-        )
+        regions = read_bed(regions_path, REGION_COLUMNS)
+        candidates = candidate_windows(regions, exclusion, window_length, rng)
         candidates["gc"], candidates["n_fraction"] = window_gc(
             candidates, fasta_path, window_length
         )
@@ -300,27 +420,43 @@ def sample_negatives(
         candidates = candidates[~too_many_n]
         picked, report = [], {}
         for split in SPLITS:
+            ours = positives[positives["split"] == split]
+            flanks = pd.DataFrame(columns=["chrom", "start", "end", "gc"])
+            if weights.get("flanks"):
+                flanks = flank_candidates(
+                    ours,
+                    regions[regions["split"] == split],
+                    exclusion,
+                    window_length,
+                    flank_distance,
+                )
+                flanks["gc"], flank_n = window_gc(flanks, fasta_path, window_length)
+                flanks = flanks[flank_n <= max_n_fraction]
             chosen, report[split] = _split_negatives(
-                split,
-                positives[positives["split"] == split],
-                candidates,
-                strategy=strategy,
+                ours,
+                candidates[candidates["split"] == split],
+                flanks,
+                weights=weights,
                 ratio=ratio,
                 gc_bins=gc_bins,
                 rng=rng,
             )
-            picked.append(chosen)
+            picked.append(chosen.assign(split=split))
         negatives = pd.concat(picked).sort_values(["chrom", "start"]).reset_index(drop=True)
         rate["count"] = len(candidates) + int(too_many_n.sum())
     negatives = negatives.assign(
-        name=[f"neg_{i}" for i in range(len(negatives))],
+        name=[
+            f"neg_{i}" if kind == "genome" else f"shuffle_{i}_of_{source}"
+            for i, (kind, source) in enumerate(
+                zip(negatives["kind"], negatives["source"], strict=True)
+            )
+        ],
         score=0,
         strand=".",
-        pad_left=0,
-        pad_right=0,
     )
     result = {
-        "strategy": strategy,
+        "strategy": weights,
+        "flank_distance": flank_distance,
         "ratio": ratio,
         "seed": seed,
         "max_n_fraction": max_n_fraction,
@@ -329,7 +465,7 @@ def sample_negatives(
         "splits": report,
     }
     plot_gc(result, plot_path, gc_bins)
-    write_bed(negatives, negatives_path, WINDOW_COLUMNS + ["split"])
+    write_bed(negatives, negatives_path, NEGATIVE_COLUMNS)
     write_json(report_path, result)
     logger.info("negatives: %s", {s: report[s]["sampled"] for s in SPLITS})
     return result

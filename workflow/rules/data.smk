@@ -127,6 +127,10 @@ rule build_dataset:
     conda:
         "../../envs/data.yaml"
     params:
-        cfg=stage_params(None, window_length=config["windows"]["length"]),
+        cfg=stage_params(
+            None,
+            window_length=config["windows"]["length"],
+            seed=config["negatives"]["seed"],
+        ),
     script:
         "../scripts/build_dataset.py"
