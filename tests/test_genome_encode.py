@@ -1,3 +1,7 @@
+import os
+import subprocess
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -91,3 +95,52 @@ def test_encode_windows_counts_padding_n_and_iupac(tiny_fasta):
     assert counts["windows_with_n"] == 3
     fasta = open_fasta(tiny_fasta)
     assert (x[1] == one_hot_sequence(fasta["chrB"][40:100])).all()
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):
+    """A folder holding a FASTA that this process cannot write to (read-only mount as root)."""
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "ref.fa").write_text(">c1\nACGTACGT\n>c2\nGGGG\n")
+    if os.geteuid() != 0:
+        source.chmod(0o555)
+        yield source
+        source.chmod(0o755)
+        return
+    mount = tmp_path / "mounted"
+    mount.mkdir()
+    bind = subprocess.run(["mount", "--bind", str(source), str(mount)], capture_output=True)
+    if bind.returncode != 0:
+        pytest.skip(f"cannot make a read-only folder here: {bind.stderr.decode().strip()}")
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(mount)], check=True)
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_fasta_in_a_read_only_folder_gets_its_index_elsewhere(
+    read_only_folder, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert not os.access(read_only_folder, os.W_OK)
+    fasta = read_only_folder / "ref.fa"
+    assert chromosome_sizes(str(fasta)) == {"c1": 8, "c2": 4}
+    assert not (read_only_folder / "ref.fa.fai").exists()
+    assert len(list((tmp_path / "cache/peakcnn").glob("ref.fa.*.fai"))) == 1
+    fasta_handle = open_fasta(str(fasta))
+    assert fasta_handle["c2"][:] == "GGGG"
+    fasta_handle.close()
+
+
+def test_duplicate_record_names_fail_cleanly(tmp_path):
+    from peakcnn.errors import InputError
+    from peakcnn.fetch import fetch_genome
+
+    source = tmp_path / "dup.fa"
+    source.write_text(">a\nACGT\n>a\nACGT\n")
+    dest = tmp_path / "out" / "genome.fa"
+    with pytest.raises(InputError, match="record names must be unique"):
+        fetch_genome(str(source), str(dest))
+    assert not dest.exists() and not Path(f"{dest}.fai").exists()

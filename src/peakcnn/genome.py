@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
+from pathlib import Path
 
 import numpy as np
 import pyfaidx
@@ -27,9 +30,28 @@ def _code_table() -> np.ndarray:
 CODE_TABLE = _code_table()
 
 
+def index_path(path: str) -> str:
+    """Where the .fai index of ``path`` lives: beside it, or in a cache folder if read-only.
+
+    A FASTA in a read-only folder (a shared reference, a mounted data set) without an index
+    gets its index under ``$XDG_CACHE_HOME/peakcnn`` (default ``~/.cache/peakcnn``), named by
+    the FASTA's absolute path.
+    """
+    beside = f"{path}.fai"
+    if os.path.exists(beside) or os.access(os.path.dirname(os.path.abspath(path)), os.W_OK):
+        return beside
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "peakcnn"
+    cache.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256(os.path.abspath(path).encode()).hexdigest()[:16]
+    logger.info("%s is in a read-only folder; its index goes to %s", path, cache)
+    return str(cache / f"{Path(path).name}.{digest}.fai")
+
+
 def open_fasta(path: str) -> pyfaidx.Fasta:
     """Open a FASTA with pyfaidx (building its .fai index when missing), bases as stored."""
-    return pyfaidx.Fasta(path, as_raw=True, sequence_always_upper=False, rebuild=False)
+    return pyfaidx.Fasta(
+        path, as_raw=True, sequence_always_upper=False, rebuild=False, indexname=index_path(path)
+    )
 
 
 def chromosome_sizes(fasta_path: str) -> dict[str, int]:
