@@ -332,3 +332,36 @@ def test_dataset_shuffles_are_composition_preserving_and_leaks_fail(tmp_path):
             split_summary=summary,
         )
     assert not any(Path(p).exists() for p in [*fresh.values(), tmp_path / "leak.json"])
+
+
+def test_blacklist_drops_positives_and_keeps_negatives_out(tmp_path):
+    fasta, peaks, paths = prepare_split(tmp_path)
+    from peakcnn.windows import make_windows
+
+    blacklist = tmp_path / "blacklist.bed"
+    blacklist.write_text("chr1\t0\t6000\nchr2\t10000\t20000\n")
+    summary = make_windows(
+        peaks, fasta, paths["pos.bed"], paths["summary.json"], length=200, blacklist=str(blacklist)
+    )
+    positives = read_bed(paths["pos.bed"], WINDOW_COLUMNS)
+    assert summary["dropped_in_blacklist"] > 0
+    assert summary["windows"] + summary["dropped_in_blacklist"] == 75
+    split_windows(
+        fasta,
+        paths["pos.bed"],
+        paths["regions.bed"],
+        paths["assigned.bed"],
+        paths["split.json"],
+        method="blocks",
+        val_fraction=0.2,
+        test_fraction=0.2,
+        gap=400,
+        window_length=200,
+    )
+    run_negatives(fasta, peaks, paths, blacklist=str(blacklist))
+    negatives = read_bed(paths["neg.bed"], NEGATIVE_COLUMNS)
+    for table in (positives, negatives):
+        chr1 = table[table["chrom"] == "chr1"]
+        chr2 = table[table["chrom"] == "chr2"]
+        assert (chr1["start"] >= 6000).all()
+        assert not ((chr2["start"] < 20000) & (chr2["end"] > 10000)).any()

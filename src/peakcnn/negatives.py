@@ -24,7 +24,7 @@ from peakcnn.intervals import read_bed, read_peaks, write_bed  # noqa: E402
 from peakcnn.io import atomic_path, write_json  # noqa: E402
 from peakcnn.logs import throughput  # noqa: E402
 from peakcnn.split import REGION_COLUMNS, SPLITS  # noqa: E402
-from peakcnn.windows import WINDOW_COLUMNS  # noqa: E402
+from peakcnn.windows import WINDOW_COLUMNS, read_blacklist  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -347,6 +347,7 @@ def sample_negatives(
     max_n_fraction: float = 0.1,
     seed: int = 0,
     window_length: int = 800,
+    blacklist: str | None = None,
 ) -> dict:
     """Sample background windows for each split, clear of every peak and positive window.
 
@@ -387,6 +388,8 @@ def sample_negatives(
         Largest fraction of non-ACGT bases allowed in a negative.
     seed : int, default 0
     window_length : int, default 800
+    blacklist : str, optional
+        BED of regions no negative may overlap.
 
     Returns
     -------
@@ -409,7 +412,11 @@ def sample_negatives(
             window_length,
         )
         exclusion = pd.concat(
-            [read_bed(positives_path, WINDOW_COLUMNS), read_peaks(peaks_path).peaks]
+            [
+                read_bed(positives_path, WINDOW_COLUMNS),
+                read_peaks(peaks_path).peaks,
+                read_blacklist(blacklist),
+            ]
         )[["chrom", "start", "end"]]
         regions = read_bed(regions_path, REGION_COLUMNS)
         candidates = candidate_windows(regions, exclusion, window_length, rng)

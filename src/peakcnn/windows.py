@@ -177,6 +177,32 @@ def n_fractions(windows: pd.DataFrame, fasta_path: str, length: int) -> np.ndarr
     return fractions
 
 
+def read_blacklist(path: str | None) -> pd.DataFrame:
+    """Read a blacklist BED (``chrom, start, end``); empty when ``path`` is None."""
+    if not path:
+        return pd.DataFrame(
+            {
+                "chrom": pd.Series(dtype=str),
+                "start": pd.Series(dtype=np.int64),
+                "end": pd.Series(dtype=np.int64),
+            }
+        )
+    return read_peaks(path).peaks[["chrom", "start", "end"]]
+
+
+def overlaps_blacklist(windows: pd.DataFrame, blacklist: str | None) -> np.ndarray:
+    """Whether each window (``chrom, start, end``) overlaps a blacklisted region (bedtools)."""
+    regions = read_blacklist(blacklist)
+    hit = np.zeros(len(windows), dtype=bool)
+    if regions.empty or windows.empty:
+        return hit
+    rows = pybedtools.BedTool.from_dataframe(
+        windows[["chrom", "start", "end"]].assign(row=np.arange(len(windows)))
+    ).intersect(pybedtools.BedTool.from_dataframe(regions), u=True)
+    hit[[int(fields[3]) for fields in rows]] = True
+    return hit
+
+
 def select_contigs(
     peaks: pd.DataFrame,
     records: dict[str, str],
@@ -221,6 +247,7 @@ def make_windows(
     exclude_contigs: list[str] | None = None,
     chrom_aliases: dict[str, str] | None = None,
     chrom_alias_file: str | None = None,
+    blacklist: str | None = None,
 ) -> dict:
     """Turn a peak file into summit-centred positive windows, counting every peak's fate.
 
@@ -257,6 +284,9 @@ def make_windows(
         Peak-file name → FASTA record name.
     chrom_alias_file : str, optional
         chromAlias-style file (tab-separated names of one sequence per line).
+    blacklist : str, optional
+        BED of regions to avoid (e.g. high-signal artefact regions); positive windows
+        overlapping it are dropped and counted.
 
     Returns
     -------
@@ -296,6 +326,8 @@ def make_windows(
         kept, by_chrom = fit_to_chromosomes(windows, sizes, chrom_end)
         too_many_n = n_fractions(kept, fasta_path, length) > max_n_fraction
         kept = kept[~too_many_n]
+        blacklisted = overlaps_blacklist(kept, blacklist)
+        kept = kept[~blacklisted]
         order = {name: index for index, name in enumerate(sizes)}
         kept = kept.sort_values(
             ["chrom", "start"], key=lambda c: c.map(order) if c.name == "chrom" else c
@@ -317,6 +349,8 @@ def make_windows(
         "dropped_at_end": sum(c["dropped_at_end"] for c in by_chrom.values()),
         "max_n_fraction": max_n_fraction,
         "dropped_for_n": int(too_many_n.sum()),
+        "blacklist": blacklist,
+        "dropped_in_blacklist": int(blacklisted.sum()),
         "windows": len(kept),
         "by_chromosome": by_chrom,
     }

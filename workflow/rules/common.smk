@@ -25,9 +25,9 @@ def get_source_params(kind):
     )
 
 
-def get_alias_file():
-    """The chromosome alias file as a rule input (empty when none is configured)."""
-    path = config["windows"].get("chrom_alias_file")
+def get_windows_file(key):
+    """An optional file of the windows section (alias file, blacklist) as a rule input."""
+    path = config["windows"].get(key)
     return [path] if path else []
 
 

@@ -33,7 +33,8 @@ rule make_windows:
         peaks=rules.fetch_peaks.output.bed,
         fasta=rules.fetch_genome.output.fasta,
         fai=rules.fetch_genome.output.fai,
-        aliases=get_alias_file(),
+        aliases=get_windows_file("chrom_alias_file"),
+        blacklist=get_windows_file("blacklist"),
         code=library_sources("windows"),
     output:
         positives="results/{dataset}/windows/positives.bed",
@@ -83,6 +84,7 @@ rule sample_negatives:
         regions=rules.split_windows.output.regions,
         fasta=rules.fetch_genome.output.fasta,
         fai=rules.fetch_genome.output.fai,
+        blacklist=get_windows_file("blacklist"),
         code=library_sources("negatives"),
     output:
         negatives="results/{dataset}/negatives/negatives.bed",
@@ -98,7 +100,11 @@ rule sample_negatives:
     conda:
         "../../envs/data.yaml"
     params:
-        cfg=stage_params("negatives", window_length=config["windows"]["length"]),
+        cfg=stage_params(
+            "negatives",
+            window_length=config["windows"]["length"],
+            blacklist=config["windows"]["blacklist"],
+        ),
     script:
         "../scripts/sample_negatives.py"
 
