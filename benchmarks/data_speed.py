@@ -92,13 +92,16 @@ def main() -> None:
     theirs = best_time(lambda: one_hot_encode(sequence, n_jobs=1), args.repeats)
     gbp = len(sequence) / 1e9
     assert (one_hot_sequence(sequence) == one_hot_encode(sequence).numpy()).all()
-    print(f"one-hot {name} ({len(sequence) / 1e6:.1f} Mbp): peakcnn {gbp / ours:.2f} Gbp/s, "
-          f"tangermeme {gbp / theirs:.2f} Gbp/s, ratio {theirs / ours:.2f}x")
+    print(
+        f"one-hot {name} ({len(sequence) / 1e6:.1f} Mbp): peakcnn {gbp / ours:.2f} Gbp/s, "
+        f"tangermeme {gbp / theirs:.2f} Gbp/s, ratio {theirs / ours:.2f}x"
+    )
 
     windows = centre_windows(read_peaks(peaks).peaks, args.length)
     table = pd.DataFrame({"chrom": windows["chrom"], "start": windows["wstart"], "pad_left": 0})
-    loci = pd.DataFrame({"chrom": windows["chrom"], "start": windows["wstart"],
-                         "end": windows["wend"]})
+    loci = pd.DataFrame(
+        {"chrom": windows["chrom"], "start": windows["wstart"], "end": windows["wend"]}
+    )
     ours = best_time(lambda: encode_windows(table, fasta, args.length), args.repeats)
     theirs = best_time(
         lambda: extract_loci(loci, fasta, in_window=args.length, n_jobs=1), args.repeats
@@ -107,9 +110,11 @@ def main() -> None:
     reference = extract_loci(loci, fasta, in_window=args.length, n_jobs=1).numpy()
     agree = np.array_equal(x, reference.astype(np.uint8))
     n = len(table)
-    print(f"windows + one-hot ({n} x {args.length} bp, FASTA read included): "
-          f"peakcnn {n / ours:,.0f} windows/s, tangermeme extract_loci {n / theirs:,.0f} "
-          f"windows/s, ratio {theirs / ours:.2f}x, identical arrays: {agree}")
+    print(
+        f"windows + one-hot ({n} x {args.length} bp, FASTA read included): "
+        f"peakcnn {n / ours:,.0f} windows/s, tangermeme extract_loci {n / theirs:,.0f} "
+        f"windows/s, ratio {theirs / ours:.2f}x, identical arrays: {agree}"
+    )
     shutil.rmtree(folder)
 
 
