@@ -1,0 +1,236 @@
+"""Helpers shared by the workflow tests: tiny inputs and config, snakemake runs, project copies."""
+
+from __future__ import annotations
+
+import ast
+import gzip
+import hashlib
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+MOTIF = "CACGTG"
+# What a run needs from the repository; copied so that tests can edit library modules safely.
+PROJECT_PARTS = ("Snakefile", "workflow", "src/peakcnn", "config/config.schema.yaml", "envs")
+
+
+def write_tiny_inputs(folder: Path, seed: int = 0) -> dict:
+    """Four 50 kb chromosomes (soft-masked stretch, an N run) and 320 peaks with a G-box."""
+    rng = np.random.default_rng(seed)
+    chroms = {f"Chr{i}": rng.choice(list("ACGT"), 50_000) for i in (1, 2, 3, 4)}
+    peaks = []
+    for name, bases in chroms.items():
+        for start in sorted(rng.choice(np.arange(300, 49_400, 250), 80, replace=False)):
+            for offset in (-20, 0, 20):
+                at = start + 50 + offset
+                bases[at : at + len(MOTIF)] = list(MOTIF)
+            peaks.append(f"{name}\t{start}\t{start + 101}\t{name}:{start}\t100\t.\t5\t3\t2\t50")
+        bases[1000:1500] = np.char.lower(bases[1000:1500])
+    chroms["Chr2"][5000:5100] = "N"
+    genome = folder / "genome.fa.gz"
+    with gzip.open(genome, "wt") as handle:
+        for name, bases in chroms.items():
+            handle.write(f">{name}\n{''.join(bases)}\n")
+    bed = folder / "peaks.narrowPeak"
+    bed.write_text("track name=tiny\n" + "\n".join(peaks) + "\n")
+    return {"genome": genome, "peaks": bed}
+
+
+def tiny_config(inputs: dict) -> dict:
+    """The default config, shrunk to run in about a minute."""
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    sha = hashlib.sha256(inputs["genome"].read_bytes()).hexdigest()
+    config["datasets"] = {
+        "tiny": {
+            "genome": {"source": str(inputs["genome"]), "sha256": sha},
+            "peaks": {"source": inputs["peaks"].as_uri()},
+        }
+    }
+    config["windows"]["length"] = 200
+    config["split"].update(val_fraction=0.3, test_fraction=0.3)
+    config["train"].update(
+        epochs=6,
+        batch_size=32,
+        patience=0,
+        architecture={
+            "filters": [16, 16, 16],
+            "kernels": [9, 5, 3],
+            "pools": [2, 2, 2],
+            "dense": [16, 8],
+        },
+    )
+    config["evaluate"]["bootstrap"] = 50
+    config["attribute"].update(
+        n_windows=4, n_shuffles=4, batch_pairs=8, logo_windows=2, logo_width=20
+    )
+    return config
+
+
+def make_tiny_project(folder: Path) -> Path:
+    """A copy of the workflow and library in ``folder`` with tiny inputs and config/config.yaml.
+
+    Runs there use the copy's Snakefile, rules and ``src/peakcnn`` (the scripts put the
+    checkout's own ``src/`` first on ``sys.path``), so a test may edit a library module
+    without touching the repository.
+    """
+    for part in PROJECT_PARTS:
+        source, target = REPO / part, folder / part
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, target)
+    inputs = write_tiny_inputs(folder)
+    (folder / "config/config.yaml").write_text(yaml.safe_dump(tiny_config(inputs)))
+    return folder
+
+
+def snakemake(
+    workdir: Path, *args: str, snakefile: Path | None = None, timeout: float = 900
+) -> subprocess.CompletedProcess:
+    """Run snakemake in ``workdir`` on its own Snakefile (a project copy) or the repository's."""
+    if snakefile is None:
+        own = workdir / "Snakefile"
+        snakefile = own if own.exists() else REPO / "Snakefile"
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(snakefile),
+        "--directory",
+        str(workdir),
+        "--cores",
+        "2",
+        *args,
+    ]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+
+
+def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
+    """Rules (and job counts) that a dry run would execute."""
+    result = snakemake(workdir, "-n", *args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    text = result.stdout + result.stderr
+    if "Nothing to be done" in text:
+        return {}
+    table = text.split("Job stats:")[1].split("total")[0]
+    return {m[0]: int(m[1]) for m in re.findall(r"^(\w+)\s+(\d+)$", table, re.MULTILINE)}
+
+
+def list_rules(workdir: Path, *args: str) -> set[str]:
+    """Names of the workflow's rules, from ``snakemake --list-rules``.
+
+    Each name starts a line, followed by the first docstring line in parentheses; further
+    docstring lines are indented or blank.
+    """
+    result = snakemake(workdir, "--list-rules", *args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return set(re.findall(r"^(\w+)(?= \(|$)", result.stdout, re.MULTILINE))
+
+
+# --- static view of the rules: env file, script, and the library code each one runs ----------
+
+LIBRARY = REPO / "src/peakcnn"
+
+
+def peakcnn_imports(path: Path) -> set[str]:
+    """peakcnn modules a file imports: ``import peakcnn.x``, ``from peakcnn(.x) import ...``."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            names = [node.module or ""]
+            if node.module == "peakcnn":  # from peakcnn import module
+                names += [f"peakcnn.{alias.name}" for alias in node.names]
+        else:
+            continue
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "peakcnn":
+                stem = parts[1] if len(parts) > 1 else "__init__"
+                if (LIBRARY / f"{stem}.py").exists():
+                    found.add(stem)
+    return found
+
+
+def third_party_imports(path: Path) -> set[str]:
+    """Top-level names of the non-stdlib, non-peakcnn modules a file imports (anywhere in it)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module.split(".")[0])
+    return found - set(sys.stdlib_module_names) - {"peakcnn", "__future__"}
+
+
+def module_closure(stems: set[str]) -> set[str]:
+    """The given library modules and every peakcnn module they import, directly or not."""
+    seen, todo = set(), list(stems)
+    while todo:
+        stem = todo.pop()
+        if stem not in seen:
+            seen.add(stem)
+            todo.extend(peakcnn_imports(LIBRARY / f"{stem}.py") - seen)
+    return seen
+
+
+@dataclass
+class RuleCode:
+    """One rule as written in the rule files: env file, script, library code it runs."""
+
+    name: str
+    env: Path | None = None
+    script: Path | None = None
+    #: library modules listed by the rule's library_sources(...) inputs, followed through imports
+    code_modules: set[str] = field(default_factory=set)
+    #: peakcnn modules the rule's script imports itself
+    script_modules: set[str] = field(default_factory=set)
+    #: everything the job runs: both of the above, followed through imports
+    modules: set[str] = field(default_factory=set)
+    #: third-party modules imported by the script and those modules
+    imports: set[str] = field(default_factory=set)
+    #: the rule's own ``resources: gpu=`` (0 if it declares none)
+    gpu: int = 0
+
+
+def _directive(body: str, name: str) -> str | None:
+    """The quoted value of a one-line directive (``conda:``, ``script:``) in a rule body."""
+    match = re.search(rf"^\s+{name}:\s*\n\s+\"([^\"]+)\"", body, re.MULTILINE)
+    return match[1] if match else None
+
+
+def rule_code(repo: Path = REPO) -> dict[str, RuleCode]:
+    """Every ``rule NAME:`` block of the Snakefile and ``workflow/rules/*.smk``, read statically."""
+    rules = {}
+    for path in [repo / "Snakefile", *sorted((repo / "workflow/rules").glob("*.smk"))]:
+        pattern = r"^rule (\w+):\n((?:[ \t]+.*\n|[ \t]*\n)*)"
+        for match in re.finditer(pattern, path.read_text(), re.MULTILINE):
+            rule = RuleCode(match[1])
+            body = match[2]
+            conda, script = _directive(body, "conda"), _directive(body, "script")
+            gpu = re.search(r"^\s+gpu=(\d+)", body, re.MULTILINE)
+            rule.gpu = int(gpu[1]) if gpu else 0
+            rule.env = (path.parent / conda).resolve() if conda else None
+            rule.script = (path.parent / script).resolve() if script else None
+            stems = set()
+            for call in re.findall(r"library_sources\(([^)]*)\)", body):
+                stems |= set(ast.literal_eval(f"({call},)"))
+            rule.code_modules = module_closure(stems)
+            if rule.script:
+                rule.script_modules = peakcnn_imports(rule.script)
+            rule.modules = module_closure(stems | rule.script_modules)
+            files = [LIBRARY / f"{stem}.py" for stem in rule.modules]
+            files += [rule.script] if rule.script else []
+            rule.imports = set().union(set(), *(third_party_imports(f) for f in files))
+            rules[rule.name] = rule
+    return rules

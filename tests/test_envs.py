@@ -1,0 +1,193 @@
+"""Conda environments and cluster profiles, checked against the rules as written.
+
+No conda channel is reachable from CI, so the environments are checked statically: the
+third-party imports of each rule's script and of the library modules it runs (its
+``library_sources(...)`` inputs and the script's own peakcnn imports, followed through
+peakcnn's imports) must be listed in the rule's env file, with lower bounds no older than
+pyproject.toml's. The SLURM profiles must keep GPU requests exactly where intended.
+"""
+
+from __future__ import annotations
+
+import re
+from importlib.metadata import metadata
+from pathlib import Path
+
+import pytest
+import yaml
+from helpers import LIBRARY, REPO, list_rules, rule_code, third_party_imports
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+
+tomllib = pytest.importorskip("tomllib", reason="reading pyproject.toml needs python >= 3.11")
+
+ENV_FILES = sorted((REPO / "envs").glob("*.yaml"))
+PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+RULES = rule_code()
+ACTION_RULES = sorted(name for name, rule in RULES.items() if rule.script)
+
+# Import name -> package names that provide it in an env file (conda, or PyPI in its pip:
+# section); the first is the one to list.
+PACKAGE_NAMES = {
+    "sklearn": ("scikit-learn",),
+    "torch": ("pytorch", "pytorch-gpu", "pytorch-cpu"),
+    "yaml": ("pyyaml",),
+    "matplotlib": ("matplotlib-base", "matplotlib"),
+    "modiscolite": ("modisco-lite",),
+    "PIL": ("pillow",),
+}
+# Import name -> PyPI name, where they differ.
+PYPI_NAMES = {"sklearn": "scikit-learn", "yaml": "pyyaml", "modiscolite": "modisco-lite"}
+# PyPI (pyproject) name -> conda name, where they differ.
+PYPI_TO_CONDA = {"torch": "pytorch", "matplotlib": "matplotlib-base"}
+# Programs a package runs, which no import shows.
+RUNTIME_NEEDS = {"pybedtools": ("bedtools",)}
+
+
+def env_packages(path: Path) -> dict[str, str]:
+    """Package name -> version constraint ('' if none) of an env file, pip entries included."""
+    env = yaml.safe_load(path.read_text())
+    packages = {}
+    for entry in env["dependencies"]:
+        specs = entry["pip"] if isinstance(entry, dict) else [entry]
+        for spec in specs:
+            match = re.fullmatch(r"(?:[\w.-]+::)?([A-Za-z0-9_.-]+)\s*(.*)", spec.strip())
+            assert match, f"{path.name}: cannot read dependency {spec!r}"
+            packages[match[1].lower()] = match[2].replace(" ", "")
+    return packages
+
+
+def lower_bound(constraint: str) -> Version | None:
+    """The ``>=`` bound of a version constraint, if any."""
+    bounds = [Version(s.version) for s in SpecifierSet(constraint or "") if s.operator == ">="]
+    return max(bounds) if bounds else None
+
+
+def test_rule_files_hold_every_rule_of_the_workflow():
+    # The statically read rules are the workflow's rules (snakemake itself lists them), and
+    # every rule but the target `all` runs a script.
+    assert list_rules(REPO) == set(RULES)
+    assert set(RULES) - set(ACTION_RULES) == {"all"}
+
+
+@pytest.mark.parametrize("path", ENV_FILES, ids=[p.name for p in ENV_FILES])
+def test_env_file_is_sound(path):
+    env = yaml.safe_load(path.read_text())
+    assert set(env) <= {"name", "channels", "dependencies"}
+    channels = env["channels"]
+    # conda-forge before bioconda (bioconda's own requirement); no defaults channel.
+    assert channels[0] == "conda-forge" and "nodefaults" in channels and "defaults" not in channels
+    packages = env_packages(path)
+    assert "python" in packages
+    for name, constraint in packages.items():
+        if name != "pip":
+            assert lower_bound(constraint) is not None, f"{path.name}: {name} has no >= bound"
+    if any(isinstance(entry, dict) for entry in env["dependencies"]):
+        assert "pip" in packages, f"{path.name} has a pip: section but does not list pip"
+
+
+def test_every_env_file_is_used():
+    assert {RULES[name].env for name in ACTION_RULES} == {p.resolve() for p in ENV_FILES}
+
+
+@pytest.mark.parametrize("name", ACTION_RULES)
+def test_rule_declares_an_existing_env(name):
+    rule = RULES[name]
+    assert rule.env is not None, f"rule {name} has no conda: directive"
+    assert rule.env.is_file(), f"rule {name}: {rule.env} does not exist"
+    assert rule.env.parent == (REPO / "envs").resolve()
+    assert rule.script.is_file()
+
+
+@pytest.mark.parametrize("name", ACTION_RULES)
+def test_rule_env_lists_every_third_party_import(name):
+    rule = RULES[name]
+    packages = env_packages(rule.env)
+    missing = []
+    for module in sorted(rule.imports):
+        candidates = PACKAGE_NAMES.get(module, (module.lower().replace("_", "-"),))
+        if not any(candidate in packages for candidate in candidates):
+            missing.append(f"{module} (package {candidates[0]})")
+        for program in RUNTIME_NEEDS.get(module, ()):
+            if program not in packages:
+                missing.append(f"{program} (run by {module})")
+    assert not missing, f"{rule.env.name} lacks what rule {name} imports: {', '.join(missing)}"
+
+
+def test_the_import_scan_sees_the_known_dependencies():
+    # Guards the test above against passing because it found nothing.
+    assert {"torch", "sklearn"} <= RULES["train_model"].imports
+    assert {"shap", "tangermeme", "logomaker"} <= RULES["compute_attributions"].imports
+    assert {"pyfaidx", "pybedtools"} <= RULES["sample_negatives"].imports
+    assert "pyfaidx" in RULES["fetch_genome"].imports
+
+
+def test_library_imports_are_declared_in_pyproject():
+    declared = {Requirement(r).name.lower() for r in PYPROJECT["dependencies"]}
+    imported = set().union(*(third_party_imports(p) for p in LIBRARY.glob("*.py")))
+    missing = {PYPI_NAMES.get(m, m).lower() for m in imported} - declared
+    assert not missing, f"pyproject.toml does not declare {sorted(missing)}"
+
+
+@pytest.mark.parametrize("path", ENV_FILES, ids=[p.name for p in ENV_FILES])
+def test_env_lower_bounds_are_no_older_than_pyproject(path):
+    packages = env_packages(path)
+    for requirement in map(Requirement, PYPROJECT["dependencies"]):
+        pypi = requirement.name.lower()
+        conda = PYPI_TO_CONDA.get(pypi, pypi)
+        name = pypi if pypi in packages else conda  # pip entries keep the PyPI name
+        wanted = lower_bound(str(requirement.specifier))
+        if name in packages and wanted is not None:
+            have = lower_bound(packages[name])
+            assert have is not None and have >= wanted, (
+                f"{path.name}: {name}{packages[name]} allows older than pyproject's {requirement}"
+            )
+
+
+@pytest.mark.parametrize("path", ENV_FILES, ids=[p.name for p in ENV_FILES])
+def test_env_python_can_run_snakemake_scripts(path):
+    # A `script:` runs with the env's python, which unpickles the job's `snakemake` object by
+    # importing snakemake from the main installation: it needs a python snakemake supports.
+    have = lower_bound(env_packages(path)["python"])
+    assert have >= lower_bound(metadata("snakemake")["Requires-Python"])
+    assert have >= lower_bound(PYPROJECT["requires-python"])
+
+
+def test_rule_code_inputs_cover_the_library_its_script_runs():
+    # Editing a module a script imports must rerun the rule, so its library_sources() inputs
+    # (followed through imports) must include every peakcnn module the script imports. The
+    # fetch rules list no library inputs (a library edit does not download again): left out.
+    uncovered = {
+        name: sorted(RULES[name].script_modules - RULES[name].code_modules)
+        for name in ACTION_RULES
+        if not name.startswith("fetch_") and RULES[name].script_modules - RULES[name].code_modules
+    }
+    assert not uncovered, f"script imports missing from the rules' library_sources(): {uncovered}"
+
+
+def profile_resources(name: str) -> dict[str, dict]:
+    """``set-resources`` of a profile: rule -> resources."""
+    return yaml.safe_load((REPO / "profiles" / name / "config.yaml").read_text())["set-resources"]
+
+
+def test_gpu_rules_are_declared():
+    # Guards the profile tests below against a parser that finds no GPU rule.
+    assert RULES["train_model"].gpu == 1
+
+
+def test_cpu_slurm_profile_requests_no_gpu():
+    # A rule declaring gpu=1 would send --gpus=1 to sbatch, which a CPU partition refuses.
+    resources = profile_resources("slurm")
+    asking = {
+        name for name, rule in RULES.items() if resources.get(name, {}).get("gpu", rule.gpu) != 0
+    }
+    assert not asking, f"profiles/slurm lets these rules ask for a GPU: {sorted(asking)}"
+
+
+def test_gpu_slurm_profile_gives_gpu_rules_a_gpu():
+    resources = profile_resources("slurm-gpu")
+    gpu_rules = {name for name, rule in RULES.items() if rule.gpu}
+    assert all(resources.get(name, {}).get("gpu", 1) >= 1 for name in gpu_rules)
+    # ...and memory and time of their own (the default 2000 MB / 30 min is for data stages).
+    assert all({"mem_mb", "runtime"} <= set(resources.get(name, {})) for name in gpu_rules)

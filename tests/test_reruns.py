@@ -1,0 +1,144 @@
+"""What a dry run plans after a finished run: config edits, library edits, config validation.
+
+All tests share one finished tiny run in a copy of the project (``tiny_run`` in conftest.py);
+each edit is undone, contents and mtimes, before the test ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from helpers import REPO, planned_jobs, rule_code, snakemake
+
+pytestmark = pytest.mark.workflow
+SCHEMA = yaml.safe_load((REPO / "config/config.schema.yaml").read_text())
+
+
+def stage_and_downstream(workdir: Path, *rules: str) -> set[str]:
+    """What snakemake plans for ``-R rules`` after a finished run: the rules and all downstream."""
+    plan = set(planned_jobs(workdir, "--forcerun", *rules))
+    assert set(rules) <= plan
+    return plan
+
+
+@contextlib.contextmanager
+def restored(path: Path) -> Iterator[None]:
+    """Undo any edit of ``path`` on exit: contents, then access and modification times."""
+    text, stat = path.read_text(), path.stat()
+    try:
+        yield
+    finally:
+        path.write_text(text)
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+def test_a_finished_run_plans_nothing(tiny_run):
+    assert planned_jobs(tiny_run) == {}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="library_sources() in workflow/rules/common.smk returns absolute paths, so a moved "
+    "or copied project sees a changed set of inputs and reruns every stage from make_windows on",
+)
+def test_a_moved_project_plans_nothing(tiny_run, tmp_path):
+    moved = tmp_path / "moved"
+    shutil.copytree(tiny_run, moved, symlinks=True)
+    assert planned_jobs(moved) == {}
+
+
+# (config keys, new value, the first stage whose params change)
+CONFIG_EDITS = [
+    (("datasets", "tiny", "genome", "sha256"), None, "fetch_genome"),
+    (("datasets", "tiny", "peaks", "source"), "PLAIN_PATH", "fetch_peaks"),
+    (("windows", "chrom_end"), "drop", "make_windows"),
+    (("windows", "length"), 180, "make_windows"),
+    (("split", "val_fraction"), 0.25, "split_windows"),
+    (("negatives", "ratio"), 2.0, "sample_negatives"),
+    (("train", "batch_size"), 16, "train_model"),
+    (("evaluate", "bootstrap"), 20, "evaluate_model"),
+    (("attribute", "n_shuffles"), 3, "attribute_chunk"),
+    (("motifs", "central_bp"), 100, "find_motifs"),
+]
+
+
+def test_every_config_section_has_an_edit_above():
+    # `models` adds or removes whole chains of jobs rather than changing one stage.
+    edited = {keys[0] for keys, _, _ in CONFIG_EDITS}
+    assert edited == set(SCHEMA["properties"]) - {"models"}
+
+
+@pytest.mark.parametrize(
+    ("keys", "value", "stage"), CONFIG_EDITS, ids=[".".join(e[0]) for e in CONFIG_EDITS]
+)
+def test_config_edit_plans_its_stage_and_downstream_only(tiny_run, keys, value, stage):
+    config_path = tiny_run / "config/config.yaml"
+    with restored(config_path):
+        config = yaml.safe_load(config_path.read_text())
+        *parents, last = keys
+        section = config
+        for key in parents:
+            section = section[key]
+        assert section[last] != value
+        if value == "PLAIN_PATH":  # the same file, named by path instead of a file:// URI
+            value = section[last].removeprefix("file://")
+        section[last] = value
+        config_path.write_text(yaml.safe_dump(config))
+        plan = set(planned_jobs(tiny_run))
+    # Read after the edit is undone: -R gives the stage and everything downstream of it.
+    assert plan == stage_and_downstream(tiny_run, stage)
+
+
+# Library modules to edit: each rule whose code imports one (its script, or a module the script
+# runs, directly or not) must rerun, with everything downstream, and nothing else.
+LIBRARY_EDITS = ["negatives.py", "genome.py", "model.py", "evaluate.py"]
+
+
+@pytest.mark.parametrize("module", LIBRARY_EDITS)
+def test_library_edit_plans_importing_stages_and_downstream_only(tiny_run, module):
+    importers = [name for name, rule in rule_code().items() if module[:-3] in rule.modules]
+    assert importers and not any(name.startswith("fetch_") for name in importers)
+    source = tiny_run / "src/peakcnn" / module
+    with restored(source):
+        source.write_text(source.read_text() + "\n# an edit\n")
+        plan = set(planned_jobs(tiny_run))
+    assert plan == stage_and_downstream(tiny_run, *importers)
+    # Undone (contents and mtime), the edit leaves nothing to rerun.
+    assert planned_jobs(tiny_run) == {}
+
+
+def test_touching_a_module_without_changing_it_plans_nothing(tiny_run):
+    # Only a change of contents counts: a newer mtime alone is checked against the checksum.
+    source = tiny_run / "src/peakcnn/negatives.py"
+    with restored(source):
+        source.touch()
+        assert planned_jobs(tiny_run) == {}
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "expected"),
+    [
+        ("train", "learning_rate", 0.1, "'learning_rate' was unexpected"),
+        (None, "trian", {"lr": 0.1}, "'trian' was unexpected"),
+        ("train", "epochs", "ten", "instance['train']['epochs']"),
+        ("negatives", "strategy", "gc", "instance['negatives']['strategy']"),
+    ],
+    ids=["unknown-key", "unknown-section", "wrong-type", "not-in-enum"],
+)
+def test_invalid_config_fails_naming_the_key(tiny_run, tmp_path, section, key, value, expected):
+    config = yaml.safe_load((tiny_run / "config/config.yaml").read_text())
+    (config[section] if section else config)[key] = value
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(config))
+    result = snakemake(tiny_run, "-n", "--configfile", str(bad))
+    assert result.returncode != 0
+    message = result.stdout + result.stderr
+    assert "Error validating config file" in message
+    assert expected in message
+    assert "Job stats" not in message  # nothing was planned
