@@ -1,33 +1,137 @@
+"""Tests of peakcnn.evaluate: metrics against scikit-learn, threshold on validation, outputs."""
+
+from __future__ import annotations
+
+import json
+
 import numpy as np
+import pandas as pd
 import pytest
+import torch
 from sklearn import metrics as skm
 
-from peakcnn.evaluate import bootstrap_ci, choose_threshold, classification_metrics
+from peakcnn import evaluate as ev
+from peakcnn.errors import InputError
+from peakcnn.evaluate import (
+    assign_groups,
+    auprc,
+    auroc,
+    bootstrap_ci,
+    calibration,
+    choose_threshold,
+    classification_metrics,
+    evaluate_model,
+    substitute,
+    threshold_metrics,
+)
+from peakcnn.model import Basset, save_checkpoint
+
+
+def _adversarial_cases() -> list[tuple[str, np.ndarray, np.ndarray]]:
+    rng = np.random.default_rng(7)
+    labels = rng.integers(0, 2, 200)
+    labels[:2] = [0, 1]
+    return [
+        ("all scores tied", labels, np.zeros(200)),
+        ("two tied values", labels, (rng.random(200) > 0.5).astype(float)),
+        ("ties across classes", labels, np.round(rng.random(200) + 0.3 * labels, 1)),
+        ("perfect", labels, labels + rng.random(200) * 0.1),
+        ("inverted", labels, -labels + rng.random(200) * 0.1),
+        ("one positive", np.r_[1, np.zeros(99, int)], rng.random(100)),
+        ("one negative", np.r_[0, np.ones(99, int)], rng.random(100)),
+        ("two windows", np.array([0, 1]), np.array([0.7, 0.7])),
+        ("huge and tiny", labels, rng.random(200) * 1e12 - 5e11),
+        ("logits", labels, rng.normal(size=200) * 50),
+        ("all but one tied", labels, np.r_[1.0, np.zeros(199)]),
+    ]
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_ranking_metrics_agree_with_scikit_learn_on_random_inputs(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 2000))
+    labels = rng.integers(0, 2, n)
+    labels[:2] = [0, 1]
+    scores = rng.random(n) + labels * rng.random()
+    if seed % 2:
+        scores = np.round(scores, 1)  # coarse: many ties
+    assert auroc(labels, scores) == pytest.approx(skm.roc_auc_score(labels, scores), abs=1e-12)
+    assert auprc(labels, scores) == pytest.approx(
+        skm.average_precision_score(labels, scores), abs=1e-12
+    )
+
+
+@pytest.mark.parametrize("case", _adversarial_cases(), ids=lambda case: case[0])
+def test_ranking_metrics_agree_with_scikit_learn_on_adversarial_inputs(case):
+    _, labels, scores = case
+    assert auroc(labels, scores) == pytest.approx(skm.roc_auc_score(labels, scores), abs=1e-12)
+    assert auprc(labels, scores) == pytest.approx(
+        skm.average_precision_score(labels, scores), abs=1e-12
+    )
+    result = classification_metrics(labels, scores, float(np.median(scores)))  # cross-checked
+    assert 0 <= result["auroc"] <= 1
+
+
+def test_known_values():
+    labels = np.array([0, 0, 1, 1])
+    assert auroc(labels, np.array([0.1, 0.4, 0.35, 0.8])) == 0.75
+    assert auroc(labels, np.zeros(4)) == 0.5  # all tied: chance
+    assert auprc(labels, np.zeros(4)) == 0.5  # all tied: the positive fraction
+    assert classification_metrics(labels, -np.array([0.1, 0.2, 0.8, 0.9]), 0)["auroc"] == 0
 
 
 @pytest.mark.parametrize("seed", range(5))
-def test_metrics_agree_with_scikit_learn_including_ties(seed):
+def test_thresholded_metrics_agree_with_scikit_learn_including_ties(seed):
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, 2, 300)
-    scores = np.round(rng.random(300) * 0.5 + labels * 0.3, 1)  # coarse: many ties
+    scores = np.round(rng.random(300) * 0.5 + labels * 0.3, 1)
+    for cut in (-1.0, 0.3, 0.5, float(scores.max()), 2.0):  # includes nothing/everything called
+        called = scores >= cut
+        result = threshold_metrics(labels, scores, cut)
+        assert result["f1"] == pytest.approx(skm.f1_score(labels, called, zero_division=0))
+        assert result["mcc"] == pytest.approx(skm.matthews_corrcoef(labels, called))
+        assert result["accuracy"] == pytest.approx(skm.accuracy_score(labels, called))
+        assert result["precision"] == pytest.approx(
+            skm.precision_score(labels, called, zero_division=0)
+        )
+        assert result["recall"] == pytest.approx(skm.recall_score(labels, called))
     result = classification_metrics(labels, scores, 0.5)
-    assert result["auroc"] == pytest.approx(skm.roc_auc_score(labels, scores))
-    assert result["auprc"] == pytest.approx(skm.average_precision_score(labels, scores))
     assert result["positive_fraction"] == pytest.approx(labels.mean())
-    assert result["f1"] == pytest.approx(skm.f1_score(labels, scores >= 0.5))
-
-
-def test_inverted_scores_give_auroc_below_half():
-    labels = np.array([0, 0, 1, 1])
-    assert classification_metrics(labels, -np.array([0.1, 0.2, 0.8, 0.9]), 0)["auroc"] == 0
+    assert result["tp"] + result["fp"] + result["tn"] + result["fn"] == 300
 
 
 def test_one_class_is_a_clear_error():
     with pytest.raises(ValueError, match="only class"):
         classification_metrics(np.ones(10, dtype=int), np.linspace(0, 1, 10), 0.5)
+    with pytest.raises(ValueError, match="only class"):
+        choose_threshold(np.zeros(10, dtype=int), np.linspace(0, 1, 10), "max_f1")
 
 
-def test_threshold_depends_only_on_validation_data():
+@pytest.mark.parametrize(
+    ("labels", "scores", "message"),
+    [
+        ([0, 1, 1], [0.1, np.nan, 0.3], "NaN or infinite"),
+        ([0, 1, 1], [0.1, np.inf, 0.3], "NaN or infinite"),
+        ([0, 1, 2], [0.1, 0.2, 0.3], "labels must be 0/1"),
+        ([0, 1], [0.1, 0.2, 0.3], "equal 1-D shapes"),
+    ],
+)
+def test_bad_inputs_are_clear_errors(labels, scores, message):
+    with pytest.raises(ValueError, match=message):
+        classification_metrics(np.array(labels), np.array(scores), 0.5)
+
+
+def test_a_wrong_metric_implementation_is_caught(monkeypatch):
+    """A bug like computing AUROC on the wrong ordering cannot reach metrics.json."""
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 100)
+    scores = rng.random(100) + labels
+    monkeypatch.setattr(ev, "auroc", lambda y, s: 0.554)
+    with pytest.raises(RuntimeError, match="disagree with scikit-learn"):
+        classification_metrics(labels, scores, 0.5)
+
+
+def test_threshold_is_max_f1_on_validation():
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 2, 200)
     scores = rng.random(200) * 0.6 + labels * 0.4
@@ -35,14 +139,201 @@ def test_threshold_depends_only_on_validation_data():
     f1_at = lambda t: skm.f1_score(labels, scores >= t)  # noqa: E731
     assert f1_at(cut) == pytest.approx(max(f1_at(t) for t in np.unique(scores)))
     youden = choose_threshold(labels, scores, "youden")
-    assert 0 < youden <= 1
+    j_at = lambda t: np.mean(scores[labels == 1] >= t) - np.mean(scores[labels == 0] >= t)  # noqa: E731
+    assert j_at(youden) == pytest.approx(max(j_at(t) for t in np.unique(scores)))
 
 
-def test_bootstrap_interval_contains_the_estimate():
+def test_bootstrap_intervals_contain_the_estimates():
     rng = np.random.default_rng(1)
     labels = rng.integers(0, 2, 400)
     scores = rng.random(400) + labels * 0.5
-    ci = bootstrap_ci(labels, scores, 200, seed=0)
-    auroc = skm.roc_auc_score(labels, scores)
-    assert ci["auroc_ci95"][0] < auroc < ci["auroc_ci95"][1]
+    ci = bootstrap_ci(labels, scores, 200, seed=0, threshold=0.75)
+    point = classification_metrics(labels, scores, 0.75)
+    for key in ("auroc", "auprc", "f1", "mcc", "accuracy", "precision", "recall"):
+        low, high = ci[f"{key}_ci95"]
+        assert low < point[key] < high, key
     assert ci["auprc_ci95"][1] - ci["auprc_ci95"][0] < 0.2
+    assert ci["bootstrap_used"] == 200
+    assert bootstrap_ci(labels, scores, 50, seed=0) == bootstrap_ci(labels, scores, 50, seed=0)
+
+
+def test_calibration_table():
+    rng = np.random.default_rng(2)
+    scores = rng.random(5000)
+    labels = (rng.random(5000) < scores).astype(int)  # calibrated by construction
+    table = calibration(labels, scores, 10)
+    assert sum(b["n"] for b in table["bins"]) == 5000
+    assert table["ece"] < 0.05
+    assert table["brier"] == pytest.approx(np.mean((scores - labels) ** 2))
+    assert calibration(labels, np.clip(scores * 3, 0, 1), 10)["ece"] > 0.1
+
+
+def test_groups_by_region_and_block():
+    regions = pd.DataFrame(
+        [
+            ("chr1", 0, 1000, "train"),
+            ("chr1", 1200, 2200, "test"),
+            ("chr2", 0, 500, "test"),
+        ],
+        columns=["chrom", "start", "end", "split"],
+    )
+    chrom = np.array(["chr1", "chr1", "chr2", "chr2"])
+    start = np.array([1150, 1900, -50, 300])  # centres 1200, 1950, 0, 350 (window 100)
+    groups = assign_groups(chrom, start, start + 100, regions)
+    assert list(groups) == ["chr1:1200-2200", "chr1:1200-2200", "chr2", "chr2"]
+    blocks = assign_groups(chrom, start, start + 100, regions, group_bp=500)
+    assert list(blocks) == ["chr1:1200-1700", "chr1:1700-2200", "chr2", "chr2"]
+    with pytest.raises(InputError, match="outside every test region"):
+        assign_groups(np.array(["chr1"]), np.array([0]), np.array([100]), regions)
+
+
+def test_substitution_rate_and_unknown_bases():
+    rng = np.random.default_rng(3)
+    x = np.eye(4, dtype=np.uint8)[rng.integers(0, 4, (50, 400))].transpose(0, 2, 1).copy()
+    x[:, :, :20] = 0
+    mutated, realised = substitute(x, 0.1, np.random.default_rng(0))
+    changed = (mutated != x).any(axis=1)
+    assert realised == pytest.approx(changed.sum() / (50 * 380))
+    assert 0.09 < realised < 0.11
+    assert not mutated[:, :, :20].any()
+    assert np.all(mutated[:, :, 20:].sum(axis=1) == 1)
+
+
+def _write_split(path, x, labels, chrom, starts, length):
+    np.savez(
+        path,
+        x=x,
+        y=labels[:, None].astype(np.uint8),
+        chrom=np.array(chrom),
+        start=starts,
+        end=starts + length,
+        name=np.array([f"w{i}" for i in range(len(x))]),
+        tasks=np.array(["task"]),
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A small random model, val/test windows read from a random genome, all outputs."""
+    root = tmp_path_factory.mktemp("evaluate")
+    length, rng = 64, np.random.default_rng(0)
+    genome = "".join(rng.choice(list("ACGT"), 20_000))
+    (root / "genome.fa").write_text(f">chrA\n{genome}\n")
+    codes = np.array(["ACGT".index(c) for c in genome])
+    splits = {"val": (1000, 9000), "test": (11000, 19000)}
+    torch.manual_seed(0)
+    hyper = {"length": length, "n_tasks": 1, "filters": (8, 8, 8), "kernels": (5, 3, 3)}
+    hyper["pools"] = (2, 2, 2)
+    save_checkpoint(str(root / "model.pt"), Basset(**hyper), "basset", hyper)
+    for split, (low, high) in splits.items():
+        starts = np.sort(rng.choice(np.arange(low, high - length, 50), 80, replace=False))
+        x = np.eye(4, dtype=np.uint8)[codes[starts[:, None] + np.arange(length)]]
+        labels = rng.integers(0, 2, 80)
+        labels[:2] = [0, 1]
+        _write_split(root / f"{split}.npz", x.transpose(0, 2, 1), labels, ["chrA"] * 80, starts, 64)
+    (root / "regions.bed").write_text(
+        "chrA\t0\t500\ttrain\nchrA\t1000\t9000\tval\nchrA\t11000\t19000\ttest\n"
+    )
+    (root / "history.tsv").write_text(
+        "epoch\ttrain_loss\tval_loss\tval_auroc\tval_auprc\n1\t0.7\t0.69\t0.6\t0.6\n"
+        "2\t0.6\t0.65\t0.7\t0.7\n"
+    )
+    out = root / "out"
+    paths = {
+        name: str(out / name)
+        for name in (
+            "metrics.json",
+            "metrics.tsv",
+            "predictions.tsv.gz",
+            "roc.png",
+            "pr.png",
+            "calibration.png",
+            "scores.png",
+            "training.png",
+            "groups.tsv",
+            "robustness.tsv",
+            "robustness.png",
+        )
+    }
+    kwargs = {
+        "calibration_path": paths["calibration.png"],
+        "scores_path": paths["scores.png"],
+        "history_path": str(root / "history.tsv"),
+        "training_path": paths["training.png"],
+        "regions_path": str(root / "regions.bed"),
+        "groups_path": paths["groups.tsv"],
+        "fasta_path": str(root / "genome.fa"),
+        "robustness_path": paths["robustness.tsv"],
+        "robustness_plot_path": paths["robustness.png"],
+        "bootstrap": 50,
+        "group_bp": 4000,
+        "shifts": (-5, 5),
+        "device": "cpu",
+    }
+    files = [str(root / name) for name in ("model.pt", "val.npz", "test.npz")]
+    metrics = evaluate_model(*files, *list(paths.values())[:5], **kwargs)
+    return {"root": root, "paths": paths, "kwargs": kwargs, "files": files, "metrics": metrics}
+
+
+def test_evaluate_model_writes_checked_outputs(tiny_run):
+    paths, metrics = tiny_run["paths"], tiny_run["metrics"]
+    for name, path in paths.items():
+        if name.endswith(".png"):
+            assert open(path, "rb").read(4) == b"\x89PNG", name
+    assert json.loads(open(paths["metrics.json"]).read())["test"] == metrics["test"]
+    with np.load(tiny_run["files"][1]) as val:
+        predictions = pd.read_csv(paths["predictions.tsv.gz"], sep="\t")
+        scores = predictions.loc[predictions["split"] == "val", "score"].to_numpy()
+        expected = choose_threshold(val["y"][:, 0], scores, "max_f1")
+    assert metrics["test"]["threshold"] == pytest.approx(expected, rel=1e-5)
+    for key in ("auroc", "auprc", "f1", "mcc"):
+        assert f"{key}_ci95" in metrics["test_ci"]
+    groups = pd.read_csv(paths["groups.tsv"], sep="\t")
+    assert list(groups["group"]) == ["chrA:11000-15000", "chrA:15000-19000", "all"]
+    assert groups["n"].iloc[:-1].sum() == groups["n"].iloc[-1] == 80
+    robustness = pd.read_csv(paths["robustness.tsv"], sep="\t")
+    assert list(robustness["perturbation"]) == ["none"] + ["substitution"] * 3 + ["shift"] * 2
+    assert robustness["auroc"].iloc[0] == pytest.approx(metrics["test"]["auroc"], abs=1e-4)
+    table = pd.read_csv(paths["metrics.tsv"], sep="\t")
+    assert {"auroc", "f1", "mcc"} <= set(table["metric"])
+
+
+def test_threshold_ignores_test_labels(tiny_run, tmp_path):
+    """Relabelling the test split changes test metrics but never the threshold."""
+    root, kwargs = tiny_run["root"], dict(tiny_run["kwargs"])
+    with np.load(root / "test.npz") as data:
+        arrays = {key: data[key] for key in data.files}
+    arrays["y"] = 1 - arrays["y"]
+    np.savez(tmp_path / "test.npz", **arrays)
+    for key in [k for k in kwargs if k.endswith("_path") and k not in ("history_path",)]:
+        if key not in ("regions_path", "fasta_path"):
+            kwargs[key] = str(tmp_path / f"{key}.out")
+    outputs = [str(tmp_path / f"o{i}") for i in range(5)]
+    files = [tiny_run["files"][0], tiny_run["files"][1], str(tmp_path / "test.npz")]
+    flipped = evaluate_model(*files, *outputs, **kwargs)
+    assert flipped["test"]["threshold"] == tiny_run["metrics"]["test"]["threshold"]
+    assert flipped["test"]["auroc"] == pytest.approx(1 - tiny_run["metrics"]["test"]["auroc"])
+
+
+def test_genome_that_disagrees_with_the_dataset_stops_evaluation(tiny_run, tmp_path):
+    root, kwargs = tiny_run["root"], dict(tiny_run["kwargs"])
+    genome = (root / "genome.fa").read_text().split("\n")
+    changed = genome[1][:11100] + "".join("A" if b != "A" else "C" for b in genome[1][11100:])
+    (tmp_path / "genome.fa").write_text(f"{genome[0]}\n{changed}\n")
+    kwargs["fasta_path"] = str(tmp_path / "genome.fa")
+    kwargs["robustness_path"] = str(tmp_path / "robustness.tsv")
+    for key in ("calibration_path", "scores_path", "training_path", "groups_path"):
+        kwargs[key] = None
+    kwargs["robustness_plot_path"] = None
+    outputs = [str(tmp_path / f"o{i}") for i in range(5)]
+    with pytest.raises(InputError, match="genome and the dataset disagree"):
+        evaluate_model(*tiny_run["files"], *outputs, **kwargs)
+
+
+def test_midranks_match_scipy():
+    from scipy.stats import rankdata
+
+    rng = np.random.default_rng(4)
+    for _ in range(20):
+        scores = np.round(rng.random(int(rng.integers(1, 300))), 1)
+        np.testing.assert_allclose(ev.midranks(scores), rankdata(scores))

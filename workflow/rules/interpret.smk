@@ -1,8 +1,43 @@
-rule compute_attributions:
-    """SHAP (DeepExplainer) on top test positives against dinucleotide-shuffled references."""
+ATTRIBUTE_CHUNKS = int(config.get("attribute", {}).get("chunks", 1))
+BASELINE = config.get("evaluate", {}).get("baseline")
+if BASELINE is not None and BASELINE not in MODELS:
+    raise ValueError(
+        f"evaluate.baseline {BASELINE!r} must be one of the models {MODELS}"
+    )
+
+
+rule attribute_chunk:
+    """SHAP, saliency and ISM for one chunk of the top-scoring test positives (scatter)."""
     input:
         model=rules.train_model.output.model,
         test=rules.build_dataset.output.test,
+        code=library_sources("attribute"),
+    output:
+        chunk=temp("results/{dataset}/attribution/{model}/chunks/{chunk}.npz"),
+    log:
+        "logs/attribute_chunk/{dataset}/{model}/{chunk}.log",
+    benchmark:
+        "benchmarks/attribute_chunk/{dataset}/{model}/{chunk}.tsv"
+    wildcard_constraints:
+        chunk=r"\d+",
+    conda:
+        "../../envs/torch.yaml"
+    threads: 8
+    resources:
+        gpu=1,
+    params:
+        cfg=stage_params("attribute"),
+    script:
+        "../scripts/attribute_chunk.py"
+
+
+rule compute_attributions:
+    """Join the attribution chunks (gather): SHAP values, sequence logos, QC with ISM check."""
+    input:
+        chunks=expand(
+            "results/{{dataset}}/attribution/{{model}}/chunks/{chunk}.npz",
+            chunk=range(ATTRIBUTE_CHUNKS),
+        ),
         code=library_sources("attribute"),
     output:
         shap="results/{dataset}/attribution/{model}/shap.npz",
@@ -15,14 +50,73 @@ rule compute_attributions:
         qc="results/{dataset}/attribution/{model}/qc.json",
     log:
         "logs/compute_attributions/{dataset}/{model}.log",
-    benchmark:
-        "benchmarks/compute_attributions/{dataset}/{model}.tsv"
     conda:
         "../../envs/torch.yaml"
-    threads: 8
-    resources:
-        gpu=1,
     params:
         cfg=stage_params("attribute"),
     script:
         "../scripts/compute_attributions.py"
+
+
+rule find_motifs:
+    """modisco-lite patterns in the projected SHAP values, matched to JASPAR by TOMTOM."""
+    input:
+        shap=rules.compute_attributions.output.shap,
+        code=library_sources("motifs", "logs"),
+    output:
+        modisco="results/{dataset}/attribution/{model}/motifs/modisco.h5",
+        matches=report(
+            "results/{dataset}/attribution/{model}/motifs/matches.tsv",
+            caption="../report/motifs.rst",
+            category="Attribution",
+            subcategory="{model}",
+        ),
+        logos=report(
+            "results/{dataset}/attribution/{model}/motifs/patterns.png",
+            caption="../report/patterns.rst",
+            category="Attribution",
+            subcategory="{model}",
+        ),
+        summary="results/{dataset}/attribution/{model}/motifs/summary.json",
+    log:
+        "logs/find_motifs/{dataset}/{model}.log",
+    benchmark:
+        "benchmarks/find_motifs/{dataset}/{model}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 2
+    params:
+        cfg=stage_params("motifs"),
+    script:
+        "../scripts/find_motifs.py"
+
+
+rule compare_models:
+    """All models of a dataset on the same test windows, with paired differences to the first."""
+    input:
+        metrics=expand("results/{{dataset}}/eval/{model}/metrics.json", model=MODELS),
+        predictions=expand(
+            "results/{{dataset}}/eval/{model}/predictions.tsv.gz", model=MODELS
+        ),
+        code=library_sources("compare"),
+    output:
+        table=report(
+            "results/{dataset}/eval/models.tsv",
+            caption="../report/models.rst",
+            category="Evaluation",
+            subcategory="all models",
+        ),
+        plot=report(
+            "results/{dataset}/eval/models.png",
+            caption="../report/models_plot.rst",
+            category="Evaluation",
+            subcategory="all models",
+        ),
+    log:
+        "logs/compare_models/{dataset}.log",
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        cfg=stage_params("evaluate", models=MODELS),
+    script:
+        "../scripts/compare_models.py"

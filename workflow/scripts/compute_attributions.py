@@ -1,4 +1,4 @@
-"""SHAP attributions (wrapper around peakcnn.attribute.compute_attributions)."""
+"""Join attribution chunks (wrapper around peakcnn.attribute.gather_attributions)."""
 
 import json
 import sys
@@ -6,16 +6,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # this checkout's peakcnn
 
-from peakcnn.attribute import compute_attributions
+from peakcnn.attribute import GATHER_OPTIONS, gather_attributions
 from peakcnn.logs import log_to_file
 
 log_to_file(snakemake.log[0])
-compute_attributions(
-    model_path=snakemake.input.model,
-    data_path=snakemake.input.test,
+cfg = json.loads(snakemake.params.cfg)
+gather_attributions(
+    chunk_paths=list(snakemake.input.chunks),
     shap_path=snakemake.output.shap,
     logos_path=snakemake.output.logos,
     qc_path=snakemake.output.qc,
-    threads=snakemake.threads,
-    **json.loads(snakemake.params.cfg),
+    **{key: cfg[key] for key in GATHER_OPTIONS if key in cfg},
 )

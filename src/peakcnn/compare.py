@@ -1,0 +1,216 @@
+"""Comparison of the trained models of one dataset on the same held-out test windows.
+
+One row per model: test AUROC/AUPRC/F1/MCC with their bootstrap CIs (from each model's
+``metrics.json``), calibration, robustness, and the paired difference to the baseline model
+(``evaluate.baseline``, else the first model listed): the same bootstrap resamples of test
+windows are scored under both models, so the CI of the difference accounts for their
+correlation. The models must have scored exactly the same test windows, in the same order;
+anything else is an error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from peakcnn.errors import InputError  # noqa: E402
+from peakcnn.evaluate import auprc, auroc, check_inputs  # noqa: E402
+from peakcnn.io import atomic_path  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+_WINDOW_KEY = ["chrom", "start", "end", "name", "label"]
+
+
+def read_test_predictions(path: str) -> pd.DataFrame:
+    """Read the test rows of a ``predictions.tsv.gz`` written by ``evaluate_model``."""
+    table = pd.read_csv(path, sep="\t", dtype={"chrom": str, "name": str})
+    return table[table["split"] == "test"].reset_index(drop=True)
+
+
+def paired_bootstrap(
+    labels: np.ndarray,
+    baseline: np.ndarray,
+    other: np.ndarray,
+    n_boot: int,
+    seed: int,
+    level: float = 0.95,
+) -> dict:
+    """Bootstrap CI of ``metric(other) - metric(baseline)`` on shared resamples of windows.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray of {0, 1}, shape (n,)
+    baseline, other : numpy.ndarray of float, shape (n,)
+        Scores of the two models on the same windows.
+    n_boot : int
+    seed : int
+    level : float, default 0.95
+
+    Returns
+    -------
+    dict
+        ``auroc_delta``/``auprc_delta`` (point estimates), ``{metric}_delta_ci95`` and
+        ``{metric}_delta_p``: the share of resamples where the difference is <= 0 (one-sided;
+        small means ``other`` is better).
+    """
+    labels, baseline = check_inputs(labels, baseline, "baseline scores")
+    _, other = check_inputs(labels, other, "compared scores")
+    rng = np.random.default_rng(seed)
+    result: dict = {}
+    draws: dict[str, list[float]] = {"auroc": [], "auprc": []}
+    for _ in range(n_boot):
+        sample = rng.integers(0, labels.size, labels.size)
+        y = labels[sample]
+        if y.min() == y.max():
+            continue
+        draws["auroc"].append(auroc(y, other[sample]) - auroc(y, baseline[sample]))
+        draws["auprc"].append(auprc(y, other[sample]) - auprc(y, baseline[sample]))
+    tail = (1 - level) / 2 * 100
+    for name, function in (("auroc", auroc), ("auprc", auprc)):
+        result[f"{name}_delta"] = function(labels, other) - function(labels, baseline)
+        values = np.asarray(draws[name])
+        if values.size:
+            low, high = np.percentile(values, [tail, 100 - tail])
+            result[f"{name}_delta_ci95"] = [float(low), float(high)]
+            result[f"{name}_delta_p"] = float(np.mean(values <= 0))
+    return result
+
+
+def _robustness_columns(metrics: dict) -> dict:
+    """AUROC under the strongest substitution rate and the largest shift, if evaluated."""
+    table = pd.DataFrame(metrics.get("robustness", []))
+    out: dict = {}
+    if table.empty:
+        return out
+    for kind, label in (("substitution", "auroc_subst"), ("shift", "auroc_shift")):
+        rows = table[table["perturbation"] == kind]
+        if len(rows):
+            worst = rows.loc[rows["amount"].abs().idxmax()]
+            amount = worst["amount"]
+            suffix = f"{amount:g}" if kind == "substitution" else f"{int(amount):+d}bp"
+            out[f"{label}_{suffix}"] = float(worst["auroc"])
+    return out
+
+
+def compare_models(
+    metrics_paths: dict[str, str],
+    predictions_paths: dict[str, str],
+    table_path: str,
+    plot_path: str | None = None,
+    *,
+    baseline: str | None = None,
+    bootstrap: int = 1000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Write one comparison row per model, with paired differences to the baseline model.
+
+    Parameters
+    ----------
+    metrics_paths : dict of str to str
+        Model name to its ``metrics.json``, in table order.
+    predictions_paths : dict of str to str
+        Model name to its ``predictions.tsv.gz``.
+    table_path : str
+        Output TSV.
+    plot_path : str or None
+        Output PNG: test AUROC and AUPRC of each model with 95% CIs.
+    baseline : str or None, default None
+        The model the others are compared with; None = the first.
+    bootstrap : int, default 1000
+        Paired resamples for the differences to the baseline (0 = none).
+    seed : int, default 0
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table written.
+
+    Raises
+    ------
+    InputError
+        If the models did not score the same test windows.
+    """
+    names = list(metrics_paths)
+    if not names or set(names) != set(predictions_paths):
+        raise InputError(f"metrics {names} and predictions {list(predictions_paths)} differ")
+    baseline = names[0] if baseline is None else baseline
+    if baseline not in names:
+        raise InputError(f"evaluate.baseline {baseline!r} is not one of the models {names}")
+    predictions = {name: read_test_predictions(predictions_paths[name]) for name in names}
+    reference = predictions[baseline][_WINDOW_KEY]
+    for name in names:
+        if not predictions[name][_WINDOW_KEY].equals(reference):
+            raise InputError(
+                f"models {baseline!r} and {name!r} were evaluated on different test windows; "
+                "re-run evaluate_model for both on the same dataset",
+                path=predictions_paths[name],
+            )
+    labels = reference["label"].to_numpy()
+    rows = []
+    for name in names:
+        with open(metrics_paths[name]) as handle:
+            metrics = json.load(handle)
+        test, ci = metrics["test"], metrics.get("test_ci", {})
+        row: dict = {"model": name, "baseline": name == baseline}
+        row.update(n_test=test["n"], positive_fraction=test["positive_fraction"])
+        for key in ("auroc", "auprc", "f1", "mcc"):
+            row[key] = test[key]
+            low, high = ci.get(f"{key}_ci95", (np.nan, np.nan))
+            row[f"{key}_ci95_low"], row[f"{key}_ci95_high"] = low, high
+        row.update(
+            accuracy=test["accuracy"],
+            threshold=test["threshold"],
+            threshold_method=metrics.get("threshold_method"),
+            brier=test.get("brier", np.nan),
+            ece=metrics.get("calibration", {}).get("test", {}).get("ece", np.nan),
+        )
+        row.update(_robustness_columns(metrics))
+        scores = predictions[name]["score"].to_numpy()
+        if abs(auroc(labels, scores) - test["auroc"]) > 1e-4:
+            raise InputError(
+                f"{name}: predictions give test AUROC {auroc(labels, scores):.5f} but "
+                f"metrics.json says {test['auroc']:.5f}; re-run evaluate_model",
+                path=metrics_paths[name],
+            )
+        if name != baseline and bootstrap > 0:
+            delta = paired_bootstrap(
+                labels, predictions[baseline]["score"].to_numpy(), scores, bootstrap, seed
+            )
+            for key in ("auroc", "auprc"):
+                row[f"{key}_delta"] = delta[f"{key}_delta"]
+                low, high = delta.get(f"{key}_delta_ci95", (np.nan, np.nan))
+                row[f"{key}_delta_ci95_low"], row[f"{key}_delta_ci95_high"] = low, high
+                row[f"{key}_delta_p"] = delta.get(f"{key}_delta_p", np.nan)
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    with atomic_path(table_path) as tmp:
+        table.to_csv(tmp, sep="\t", index=False, float_format="%.4f", na_rep="NA")
+    if plot_path:
+        plot_comparison(table, plot_path)
+    logger.info("compared %d models on %d test windows", len(names), len(labels))
+    return table
+
+
+def plot_comparison(table: pd.DataFrame, path: str) -> None:
+    """Test AUROC and AUPRC per model with their 95% bootstrap CIs."""
+    figure, axes = plt.subplots(1, 2, figsize=(9, 0.6 * len(table) + 1.6), sharey=True)
+    positions = np.arange(len(table))
+    for axis, key in zip(axes, ("auroc", "auprc"), strict=True):
+        low = (table[key] - table[f"{key}_ci95_low"]).fillna(0.0)
+        high = (table[f"{key}_ci95_high"] - table[key]).fillna(0.0)
+        axis.errorbar(table[key], positions, xerr=[low, high], fmt="o", capsize=3)
+        axis.set(xlabel=f"test {key.upper()} (95% CI)", title=key.upper())
+    axes[0].set_yticks(positions, table["model"])
+    axes[0].invert_yaxis()
+    figure.tight_layout()
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, dpi=100, format="png")
+    plt.close(figure)

@@ -1,0 +1,118 @@
+"""Tests of peakcnn.compare: the model comparison table and paired bootstrap differences."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from peakcnn.compare import compare_models, paired_bootstrap
+from peakcnn.errors import InputError
+from peakcnn.evaluate import bootstrap_ci, classification_metrics
+
+
+def _write_model(folder, name, labels, scores, coordinates):
+    """metrics.json and predictions.tsv.gz as evaluate_model writes them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    test = classification_metrics(labels, scores, 0.5)
+    ci = {k: v for k, v in bootstrap_ci(labels, scores, 100, 0, threshold=0.5).items() if "ci" in k}
+    metrics = {"test": test, "test_ci": ci, "threshold_method": "max_f1"}
+    metrics["robustness"] = [
+        {"perturbation": "none", "amount": 0, "auroc": test["auroc"]},
+        {"perturbation": "substitution", "amount": 0.1, "auroc": 0.6},
+        {"perturbation": "shift", "amount": -50, "auroc": 0.55},
+        {"perturbation": "shift", "amount": 10, "auroc": 0.7},
+    ]
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    table = coordinates.assign(split="test", label=labels, score=scores)
+    val = table.head(3).assign(split="val")
+    pd.concat([val, table]).to_csv(folder / "predictions.tsv.gz", sep="\t", index=False)
+    return str(folder / "metrics.json"), str(folder / "predictions.tsv.gz")
+
+
+@pytest.fixture
+def two_models(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 600
+    labels = rng.integers(0, 2, n)
+    noise = rng.normal(size=n)
+    coordinates = pd.DataFrame(
+        {"chrom": "chr1", "start": np.arange(n) * 1000, "end": np.arange(n) * 1000 + 200}
+    ).assign(name=[f"w{i}" for i in range(n)])
+    weak = 1 / (1 + np.exp(-(labels * 0.8 + noise)))
+    strong = 1 / (1 + np.exp(-(labels * 2.5 + noise)))  # same noise: correlated models
+    paths = {
+        "weak": _write_model(tmp_path / "weak", "weak", labels, weak, coordinates),
+        "strong": _write_model(tmp_path / "strong", "strong", labels, strong, coordinates),
+    }
+    return {"tmp": tmp_path, "paths": paths, "labels": labels, "weak": weak, "strong": strong}
+
+
+def test_table_has_one_row_per_model_and_paired_differences(two_models):
+    paths, tmp = two_models["paths"], two_models["tmp"]
+    table = compare_models(
+        {name: p[0] for name, p in paths.items()},
+        {name: p[1] for name, p in paths.items()},
+        str(tmp / "models.tsv"),
+        str(tmp / "models.png"),
+        bootstrap=200,
+    )
+    assert list(table["model"]) == ["weak", "strong"]
+    assert list(table["baseline"]) == [True, False]
+    assert np.isnan(table["auroc_delta"].iloc[0])
+    strong = table.iloc[1]
+    assert strong["auroc_delta"] > 0 and strong["auroc_delta_ci95_low"] > 0
+    assert strong["auroc_delta_p"] < 0.05
+    assert strong["auroc_subst_0.1"] == 0.6 and strong["auroc_shift_-50bp"] == 0.55
+    written = pd.read_csv(tmp / "models.tsv", sep="\t")
+    assert written.shape[0] == 2 and "auroc_ci95_low" in written
+    assert (tmp / "models.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_paired_ci_is_narrower_than_unpaired(two_models):
+    labels, weak, strong = two_models["labels"], two_models["weak"], two_models["strong"]
+    paired = paired_bootstrap(labels, weak, strong, 300, seed=0)
+    low, high = paired["auroc_delta_ci95"]
+    a = bootstrap_ci(labels, weak, 300, 0)["auroc_ci95"]
+    b = bootstrap_ci(labels, strong, 300, 1)["auroc_ci95"]
+    assert low < paired["auroc_delta"] < high
+    assert high - low < (a[1] - a[0]) + (b[1] - b[0])
+    same = paired_bootstrap(labels, weak, weak, 50, seed=0)
+    assert same["auroc_delta"] == 0 and same["auroc_delta_ci95"] == [0.0, 0.0]
+
+
+def test_different_test_windows_are_an_error(two_models):
+    paths, tmp = two_models["paths"], two_models["tmp"]
+    table = pd.read_csv(paths["strong"][1], sep="\t")
+    table.loc[table["split"] == "test", "start"] += 1
+    table.to_csv(paths["strong"][1], sep="\t", index=False)
+    with pytest.raises(InputError, match="different test windows"):
+        compare_models(
+            {name: p[0] for name, p in paths.items()},
+            {name: p[1] for name, p in paths.items()},
+            str(tmp / "models.tsv"),
+        )
+
+
+def test_metrics_that_do_not_match_predictions_are_an_error(two_models):
+    paths, tmp = two_models["paths"], two_models["tmp"]
+    metrics = json.loads(open(paths["weak"][0]).read())
+    metrics["test"]["auroc"] = 0.554
+    open(paths["weak"][0], "w").write(json.dumps(metrics))
+    with pytest.raises(InputError, match="metrics.json says 0.55400"):
+        compare_models(
+            {"weak": paths["weak"][0]}, {"weak": paths["weak"][1]}, str(tmp / "models.tsv")
+        )
+
+
+def test_named_baseline(two_models):
+    paths, tmp = two_models["paths"], two_models["tmp"]
+    metrics = {name: p[0] for name, p in paths.items()}
+    predictions = {name: p[1] for name, p in paths.items()}
+    table = compare_models(metrics, predictions, str(tmp / "m.tsv"), baseline="strong")
+    assert list(table["baseline"]) == [False, True]
+    assert table["auroc_delta"].iloc[0] < 0
+    with pytest.raises(InputError, match="not one of the models"):
+        compare_models(metrics, predictions, str(tmp / "m.tsv"), baseline="other")

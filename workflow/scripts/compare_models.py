@@ -1,0 +1,23 @@
+"""Compare the models of one dataset (wrapper around peakcnn.compare.compare_models)."""
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # this checkout's peakcnn
+
+from peakcnn.compare import compare_models
+from peakcnn.logs import log_to_file
+
+log_to_file(snakemake.log[0])
+cfg = json.loads(snakemake.params.cfg)
+models = cfg["models"]
+compare_models(
+    metrics_paths=dict(zip(models, snakemake.input.metrics, strict=True)),
+    predictions_paths=dict(zip(models, snakemake.input.predictions, strict=True)),
+    table_path=snakemake.output.table,
+    plot_path=snakemake.output.plot,
+    baseline=cfg.get("baseline"),
+    bootstrap=cfg.get("bootstrap", 1000),
+    seed=cfg.get("seed", 0),
+)

@@ -1,0 +1,21 @@
+"""Motifs from attributions (wrapper around peakcnn.motifs.find_motifs)."""
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # this checkout's peakcnn
+
+from peakcnn.logs import log_to_file
+from peakcnn.motifs import find_motifs
+
+log_to_file(snakemake.log[0])
+find_motifs(
+    shap_path=snakemake.input.shap,
+    modisco_path=snakemake.output.modisco,
+    matches_path=snakemake.output.matches,
+    logos_path=snakemake.output.logos,
+    summary_path=snakemake.output.summary,
+    threads=snakemake.threads,
+    **json.loads(snakemake.params.cfg),
+)
