@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny handwritten genome and peaks, device fixture."""
+"""Shared fixtures: tiny handwritten genome and peaks, device fixture, a finished tiny run."""
 
 from __future__ import annotations
 
@@ -32,3 +32,18 @@ def device(request: pytest.FixtureRequest) -> str:
     if request.param == "cuda" and not torch.cuda.is_available():
         pytest.skip("no CUDA device")
     return request.param
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished local run of the whole workflow on tiny data, in a copy of the project.
+
+    Shared by the workflow, rerun and SLURM tests (the run takes one to two minutes). A test
+    that edits its config or library files restores them, contents and mtimes.
+    """
+    from helpers import make_tiny_project, snakemake
+
+    workdir = make_tiny_project(tmp_path_factory.mktemp("tiny_run"))
+    result = snakemake(workdir)
+    assert result.returncode == 0, result.stderr[-5000:]
+    return workdir

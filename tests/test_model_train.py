@@ -1,15 +1,44 @@
 import csv
 import json
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch import nn
 
+import peakcnn.train as train_module
 from peakcnn.dataset import save_split
 from peakcnn.devices import resolve_device
-from peakcnn.model import Basset, build_model, load_checkpoint
-from peakcnn.train import train_model
+from peakcnn.inference import predict_logits
+from peakcnn.model import (
+    MODELS,
+    Basset,
+    RCAverage,
+    build_model,
+    explainer_for,
+    load_checkpoint,
+    supports_shap,
+)
+from peakcnn.train import (
+    compute_pos_weight,
+    make_optimizer,
+    make_scheduler,
+    resolve_amp,
+    resolve_architecture,
+    train_model,
+)
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_seed_basset_matches_the_reference_design():
@@ -43,16 +72,20 @@ def test_resolve_device_auto_and_refuses_missing_cuda():
             resolve_device("cuda")
 
 
-def planted_split(path, n, length, seed):
-    """One-hot random sequences; positives carry CACGTG at the centre."""
+def planted_split(path, n, length, seed, n_tasks=1):
+    """One-hot random sequences; positives carry CACGTG at the centre.
+
+    With ``n_tasks`` 2, the second task is "has GATA at a quarter of the length".
+    """
     rng = np.random.default_rng(seed)
     codes = rng.integers(0, 4, (n, length))
     labels = np.arange(n) % 2
     motif = [1, 0, 1, 2, 3, 2]
     codes[labels == 1, length // 2 : length // 2 + 6] = motif
+    second = rng.integers(0, 2, n)
+    if n_tasks == 2:
+        codes[second == 1, length // 4 : length // 4 + 4] = [2, 0, 3, 0]
     x = np.eye(4, dtype=np.uint8)[codes].transpose(0, 2, 1).copy()
-    import pandas as pd
-
     table = pd.DataFrame(
         {
             "label": labels,
@@ -65,30 +98,54 @@ def planted_split(path, n, length, seed):
         }
     )
     save_split(str(path), x, table, "toy")
+    if n_tasks == 2:  # save_split writes one task; rewrite y as (N, 2)
+        with np.load(path) as data:
+            arrays = dict(data)
+        arrays["y"] = np.stack([labels, second], axis=1).astype(np.uint8)
+        arrays["tasks"] = np.array(["toy", "gata"])
+        np.savez(path, **arrays)
 
 
 SMALL = {"filters": [8, 8, 8], "kernels": [7, 5, 3], "pools": [2, 2, 2], "dense": [16, 8]}
 
 
-def train_toy(tmp_path, tag, epochs=3, device="cpu", n_train=256):
-    planted_split(tmp_path / "train.npz", n_train, 100, 0)
-    planted_split(tmp_path / "val.npz", 128, 100, 1)
-    out = {k: str(tmp_path / f"{tag}.{k}") for k in ("pt", "tsv", "json")}
+def train_toy(tmp_path, tag, epochs=3, device="cpu", n_train=256, **options):
+    """Train on planted toy splits; outputs in their own folder ``tmp_path/tag``."""
+    if not (tmp_path / "train.npz").exists():
+        planted_split(tmp_path / "train.npz", n_train, 100, 0)
+        planted_split(tmp_path / "val.npz", 128, 100, 1)
+    folder = tmp_path / tag
+    out = {k: str(folder / f"model.{k}") for k in ("pt", "tsv", "json")}
+    settings = {
+        "architecture": SMALL,
+        "epochs": epochs,
+        "batch_size": 32,
+        "patience": 0,
+        "seed": 7,
+        "device": device,
+        "threads": 1,
+        **options,
+    }
     report = train_model(
         str(tmp_path / "train.npz"),
         str(tmp_path / "val.npz"),
         out["pt"],
         out["tsv"],
         out["json"],
-        architecture=SMALL,
-        epochs=epochs,
-        batch_size=32,
-        patience=0,
-        seed=7,
-        device=device,
-        threads=1,
+        **settings,
     )
     return report, out
+
+
+def history_metrics(path):
+    """History rows without the timing columns."""
+    with open(path) as handle:
+        return [r.split("\t")[:6] for r in handle.read().splitlines()]
+
+
+def same_weights(first, second):
+    a, b = (torch.load(p, weights_only=True)["state_dict"] for p in (first, second))
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_training_learns_a_planted_motif_and_writes_outputs(tmp_path, device):
@@ -102,15 +159,378 @@ def test_training_learns_a_planted_motif_and_writes_outputs(tmp_path, device):
     model = load_checkpoint(out["pt"])
     assert not model.training
     assert report["best_val_auroc"] == max(float(row["val_auroc"]) for row in history)
+    assert report["explainer"] == "shap.DeepExplainer"
+    assert report["device"].startswith(device) and report["windows_per_s"] > 0
+    assert report["amp"] == (False if device == "cpu" else "bfloat16")
+    folder = Path(out["pt"]).parent
+    assert list((folder / "tensorboard").glob("events.out.tfevents.*"))
+    assert not (folder / "checkpoint.pt").exists()  # removed once the outputs are written
 
 
 def test_training_is_deterministic_on_cpu(tmp_path):
-    _, first = train_toy(tmp_path, "a")
-    _, second = train_toy(tmp_path, "b")
-    assert open(first["tsv"]).read().split("\n")[0] == open(second["tsv"]).read().split("\n")[0]
-    rows = [
-        [r.split("\t")[:5] for r in open(p["tsv"]).read().splitlines()] for p in (first, second)
-    ]
-    assert rows[0] == rows[1]
-    a, b = (torch.load(p["pt"], weights_only=True)["state_dict"] for p in (first, second))
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    _, first = train_toy(tmp_path, "a", augment_rc=True)
+    _, second = train_toy(tmp_path, "b", augment_rc=True)
+    assert history_metrics(first["tsv"]) == history_metrics(second["tsv"])
+    assert same_weights(first["pt"], second["pt"])
+    _, third = train_toy(tmp_path, "c", seed=8, augment_rc=True)
+    assert history_metrics(first["tsv"]) != history_metrics(third["tsv"])
+
+
+# --- models --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("n_tasks", [1, 3])
+def test_every_model_builds_and_gives_n_by_t(name, n_tasks):
+    torch.manual_seed(0)
+    x = torch.from_numpy(
+        np.eye(4, dtype=np.float32)[np.random.default_rng(0).integers(0, 4, (5, 200))]
+    )
+    x = x.transpose(1, 2).contiguous()
+    model = build_model(name, length=200, n_tasks=n_tasks).eval()
+    assert model(x).shape == (5, n_tasks)
+    wrapped = build_model(name, length=200, n_tasks=n_tasks, rc_average=True).eval()
+    assert isinstance(wrapped, RCAverage)
+    with torch.no_grad():
+        wrapped.model.load_state_dict(model.state_dict())
+        if name == "kmer_baseline":  # untrained: zero weights; give it some
+            wrapped.model.linear.weight.normal_()
+        forward, reverse = wrapped(x), wrapped(x.flip(1, 2))
+    assert forward.shape == (5, n_tasks)
+    torch.testing.assert_close(forward, reverse, rtol=1e-5, atol=1e-5)
+
+
+def test_basset_paper_has_the_original_sizes():
+    model = build_model("basset_paper", length=600, n_tasks=1)
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv1d)]
+    assert [c.out_channels for c in convs] == [300, 200, 200]
+    assert [c.kernel_size[0] for c in convs] == [19, 11, 7]
+    assert [m.kernel_size for m in model.modules() if isinstance(m, nn.MaxPool1d)] == [3, 4, 4]
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    assert [m.out_features for m in linears] == [1000, 1000, 1]
+    assert {m.p for m in model.modules() if isinstance(m, nn.Dropout) and m.p} == {0.3}
+    assert sum(isinstance(m, nn.BatchNorm1d) for m in model.modules()) == 3
+
+
+@pytest.mark.parametrize("name", ["basset", "basset_paper", "hybrid"])
+def test_each_activation_is_its_own_module_called_once(name):
+    model = build_model(name, length=400, n_tasks=2).eval()
+    calls = {}
+    leaves = [(n, m) for n, m in model.named_modules() if not list(m.children())]
+    for leaf_name, module in leaves:
+        module.register_forward_hook(
+            lambda *_, key=leaf_name: calls.__setitem__(key, calls.get(key, 0) + 1)
+        )
+    model(torch.zeros(2, 4, 400))
+    assert set(calls.values()) == {1}, calls
+    assert not any(getattr(m, "inplace", False) for _, m in leaves)
+    assert any(isinstance(m, nn.ReLU) for _, m in leaves)
+    if name == "hybrid":
+        assert any(isinstance(m, nn.Softmax) for _, m in leaves)
+    source = (REPO / "src/peakcnn/model.py").read_text()
+    functional = r"nn\.functional|\bF\.\w+\(|torch\.(relu|softmax|sigmoid|tanh|max_pool1d)\("
+    assert not re.search(functional, source)
+
+
+def test_explainer_and_shap_support_per_model():
+    assert explainer_for("basset") == explainer_for("basset_paper") == "shap.DeepExplainer"
+    assert explainer_for("hybrid") == "shap.GradientExplainer"
+    assert explainer_for("kmer_baseline") is None
+    assert [n for n in sorted(MODELS) if not supports_shap(n)] == ["kmer_baseline"]
+    with pytest.raises(ValueError, match="unknown model"):
+        supports_shap("nope")
+
+
+def test_workflow_requests_attributions_only_for_models_shap_supports():
+    text = (REPO / "workflow/rules/common.smk").read_text()
+    listed = set(re.findall(r'"(\w+)"', re.search(r"NO_SHAP_MODELS = \{(.*)\}", text)[1]))
+    assert listed == {name for name in MODELS if not supports_shap(name)}
+
+
+def test_unknown_hyperparameter_is_a_clear_error():
+    with pytest.raises(ValueError, match="does not take hyperparameter"):
+        build_model("hybrid", length=200, n_tasks=1, filters=[8], nonsense=3)
+
+
+def test_architecture_is_flat_or_keyed_by_model():
+    assert resolve_architecture("basset", {"filters": [8]}) == {"filters": [8]}
+    keyed = {"basset": {"filters": [8]}, "kmer_baseline": {"k": 4}}
+    assert resolve_architecture("kmer_baseline", keyed) == {"k": 4}
+    assert resolve_architecture("hybrid", keyed) == {}
+    assert resolve_architecture("hybrid", None) == {}
+
+
+def test_rc_average_keeps_deepexplainer_additivity():
+    shap = pytest.importorskip("shap")
+    torch.manual_seed(0)
+    model = RCAverage(Basset(length=64, filters=(4, 4, 4), pools=(2, 2, 2), dense=(8, 4))).eval()
+    rng = np.random.default_rng(0)
+    onehot = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (7, 64))].transpose(0, 2, 1)
+    x, background = torch.from_numpy(onehot[:1].copy()), torch.from_numpy(onehot[1:].copy())
+    values = shap.DeepExplainer(model, background).shap_values(x, check_additivity=False)
+    total = float(np.asarray(values).sum())
+    with torch.no_grad():
+        expected = float(model(x)[0, 0] - model(background)[:, 0].mean())
+    assert abs(total - expected) < 1e-4
+
+
+# --- trainer pieces ------------------------------------------------------------------------
+
+
+def test_pos_weight_auto_number_and_none():
+    y = np.zeros((100, 2), dtype=np.uint8)
+    y[:20, 0] = 1
+    y[:50, 1] = 1
+    np.testing.assert_allclose(compute_pos_weight(y, "auto"), [80 / 20, 50 / 50])
+    np.testing.assert_allclose(compute_pos_weight(y, 3), [3.0, 3.0])
+    assert compute_pos_weight(y, None) is None and compute_pos_weight(y, "none") is None
+    y[:, 1] = 0
+    with pytest.raises(ValueError, match="no positive"):
+        compute_pos_weight(y, "auto")
+    with pytest.raises(ValueError, match="pos_weight"):
+        compute_pos_weight(y, -1)
+
+
+def test_amp_is_cuda_only(caplog):
+    cpu = torch.device("cpu")
+    assert resolve_amp("auto", cpu) is None and resolve_amp("none", cpu) is None
+    with caplog.at_level(logging.WARNING):
+        assert resolve_amp("bf16", cpu) is None
+    assert "CUDA only" in caplog.text
+    with pytest.raises(ValueError, match="train.amp"):
+        resolve_amp("fp8", cpu)
+
+
+@pytest.mark.parametrize("schedule", ["none", "reduce_on_plateau", "cosine", "one_cycle"])
+def test_schedules_change_the_learning_rate_as_documented(schedule):
+    model = nn.Linear(2, 1)
+    opt = make_optimizer(model, "sgd", 0.1, 0.9, 0.0)
+    scheduler, per_step = make_scheduler(
+        opt, schedule, epochs=2, steps_per_epoch=5, lr=0.1, monitor="val_loss", lr_patience=0
+    )
+    seen = []
+    for _ in range(2):
+        for _ in range(5):
+            opt.step()
+            if per_step:
+                scheduler.step()
+            seen.append(opt.param_groups[0]["lr"])
+        if scheduler is not None and not per_step:
+            scheduler.step(1.0)  # never better: the plateau schedule lowers the LR at once
+    if schedule == "none":
+        assert set(seen) == {0.1}
+    elif schedule == "reduce_on_plateau":
+        assert set(seen) == {0.1} and opt.param_groups[0]["lr"] == pytest.approx(0.05)
+    elif schedule == "cosine":
+        assert seen == sorted(seen, reverse=True) and seen[-1] < 1e-6
+    else:
+        assert max(seen) == pytest.approx(0.1, rel=0.05) and seen[0] < 0.1 and seen[-1] < 0.01
+    # every state (RNG, optimiser, scheduler) must load back with weights_only=True
+    if scheduler is not None:
+        buffer = __import__("io").BytesIO()
+        torch.save({"scheduler": scheduler.state_dict(), "opt": opt.state_dict()}, buffer)
+        buffer.seek(0)
+        torch.load(buffer, weights_only=True)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adamw"])
+@pytest.mark.parametrize("schedule", ["none", "reduce_on_plateau", "cosine", "one_cycle"])
+def test_optimisers_and_schedules_train(tmp_path, optimizer, schedule):
+    lr = 0.02 if optimizer == "sgd" else 0.003
+    report, out = train_toy(tmp_path, "a", epochs=2, optimizer=optimizer, schedule=schedule, lr=lr)
+    assert report["epochs_run"] == 2 and report["schedule"] == schedule
+    with open(out["tsv"]) as handle:
+        lrs = [float(row["lr"]) for row in csv.DictReader(handle, delimiter="\t")]
+    assert all(0 < value <= lr * 1.0001 for value in lrs)
+
+
+def test_train_json_records_pos_weight_and_warns_on_small_splits(tmp_path, caplog):
+    with caplog.at_level(logging.WARNING):
+        report, _ = train_toy(tmp_path, "a", epochs=1, pos_weight="auto")
+    assert report["pos_weight"] == [1.0]  # the toy splits are balanced
+    assert "small train split" in caplog.text and "small val split" in caplog.text
+    assert len(report["warnings"]) == 2
+
+
+def test_early_stopping_on_val_loss_restores_the_best_epoch(tmp_path):
+    report, out = train_toy(
+        tmp_path, "a", epochs=12, monitor="val_loss", patience=2, lr=0.2, n_train=256
+    )
+    with open(out["tsv"]) as handle:
+        history = list(csv.DictReader(handle, delimiter="\t"))
+    losses = [float(row["val_loss"]) for row in history]
+    assert report["best_epoch"] == 1 + int(np.argmin(losses))
+    assert report["epochs_run"] <= report["best_epoch"] + 2
+    model = load_checkpoint(out["pt"])
+    with np.load(tmp_path / "val.npz") as val:
+        logits = torch.from_numpy(predict_logits(model, val["x"], torch.device("cpu")))
+        target = torch.from_numpy(val["y"].astype(np.float32))
+    loss = float(nn.BCEWithLogitsLoss()(logits, target))
+    assert loss == pytest.approx(min(losses), rel=1e-5)
+
+
+def test_multi_task_training(tmp_path):
+    planted_split(tmp_path / "train.npz", 512, 100, 0, n_tasks=2)
+    planted_split(tmp_path / "val.npz", 256, 100, 1, n_tasks=2)
+    report, out = train_toy(tmp_path, "a", epochs=6, pos_weight="auto")
+    assert report["hyperparameters"]["n_tasks"] == 2 and len(report["pos_weight"]) == 2
+    assert len(report["best_val_auroc_tasks"]) == 2
+    assert report["best_val_auroc"] == pytest.approx(np.mean(report["best_val_auroc_tasks"]))
+    assert load_checkpoint(out["pt"])(torch.zeros(3, 4, 100)).shape == (3, 2)
+
+
+def test_rc_average_is_stored_in_the_checkpoint(tmp_path):
+    report, out = train_toy(tmp_path, "a", epochs=2, rc_average=True, augment_rc=True)
+    model = load_checkpoint(out["pt"])
+    assert isinstance(model, RCAverage) and report["rc_average"]
+    with np.load(tmp_path / "val.npz") as val:
+        x = val["x"][:16]
+    forward = predict_logits(model, x, torch.device("cpu"))
+    reverse = predict_logits(model, np.ascontiguousarray(x[:, ::-1, ::-1]), torch.device("cpu"))
+    np.testing.assert_allclose(forward, reverse, rtol=1e-5, atol=1e-5)
+
+
+def test_hybrid_trains(tmp_path):
+    architecture = {"filters": [16, 16], "pools": [2, 2], "heads": 2, "layers": 1, "ff": 32}
+    report, out = train_toy(
+        tmp_path,
+        "a",
+        epochs=3,
+        architecture={"hybrid": architecture},
+        model="hybrid",
+        optimizer="adamw",
+        lr=0.003,
+    )
+    assert report["explainer"] == "shap.GradientExplainer"
+    assert load_checkpoint(out["pt"])(torch.zeros(2, 4, 100)).shape == (2, 1)
+
+
+def test_progress_bar_only_on_a_terminal(monkeypatch, capsys):
+    assert train_module._progress_for(10, 1, 2) is None  # pytest's stderr is no terminal
+
+    class Terminal:
+        text = ""
+
+        def isatty(self):
+            return True
+
+        def write(self, text):
+            Terminal.text += text
+
+        def flush(self):
+            pass
+
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    bar = train_module._progress_for(10, 1, 2)
+    bar(10)
+    assert "epoch 1/2" in Terminal.text and "10/10" in Terminal.text
+
+
+# --- checkpoints and resuming --------------------------------------------------------------
+
+
+class Interrupted(Exception):
+    pass
+
+
+def interrupt_in_epoch(monkeypatch, epoch, after_batches=3):
+    """Make ``train_epoch`` raise in the middle of the given epoch (after some optimiser steps)."""
+    real = train_module.train_epoch
+    calls = {"epochs": 0}
+
+    def flaky(model, x, y, optimizer, loss_fn, *args, **kwargs):
+        calls["epochs"] += 1
+        if calls["epochs"] != epoch:
+            return real(model, x, y, optimizer, loss_fn, *args, **kwargs)
+        batches = {"n": 0}
+
+        def failing_loss(logits, target):
+            batches["n"] += 1
+            if batches["n"] > after_batches:
+                raise Interrupted
+            return loss_fn(logits, target)
+
+        return real(model, x, y, optimizer, failing_loss, *args, **kwargs)
+
+    monkeypatch.setattr(train_module, "train_epoch", flaky)
+
+
+def test_resume_after_an_interrupted_epoch_equals_an_uninterrupted_run(tmp_path, monkeypatch):
+    options = {"epochs": 5, "schedule": "one_cycle", "augment_rc": True, "pos_weight": "auto"}
+    _, reference = train_toy(tmp_path, "ref", **options)
+    with monkeypatch.context() as patch:
+        interrupt_in_epoch(patch, epoch=3)
+        with pytest.raises(Interrupted):
+            train_toy(tmp_path, "run", **options)
+    checkpoint = tmp_path / "run/checkpoint.pt"
+    assert torch.load(checkpoint, weights_only=True)["epoch"] == 2
+    assert not (tmp_path / "run/model.pt").exists()
+    report, resumed = train_toy(tmp_path, "run", **options)
+    assert report["resumed_after_epoch"] == 2 and report["epochs_run"] == 5
+    assert history_metrics(resumed["tsv"]) == history_metrics(reference["tsv"])
+    assert same_weights(resumed["pt"], reference["pt"])
+    assert not checkpoint.exists()
+
+
+def test_a_checkpoint_from_other_settings_is_not_resumed(tmp_path, monkeypatch):
+    _, reference = train_toy(tmp_path, "ref", epochs=3, lr=0.01)
+    with monkeypatch.context() as patch:
+        interrupt_in_epoch(patch, epoch=2)
+        with pytest.raises(Interrupted):
+            train_toy(tmp_path, "run", epochs=3, lr=0.02)
+    report, fresh = train_toy(tmp_path, "run", epochs=3, lr=0.01)
+    assert report["resumed_after_epoch"] == 0
+    assert history_metrics(fresh["tsv"]) == history_metrics(reference["tsv"])
+
+
+KILLED_RUN = """
+import sys
+sys.path.insert(0, {src!r})
+from peakcnn.train import train_model
+train_model({train!r}, {val!r}, {pt!r}, {tsv!r}, {json!r}, **{options!r})
+"""
+
+
+def test_resume_after_a_real_kill_equals_an_uninterrupted_run(tmp_path):
+    planted_split(tmp_path / "train.npz", 2048, 100, 0)
+    planted_split(tmp_path / "val.npz", 256, 100, 1)
+    options = {"epochs": 3, "augment_rc": True, "schedule": "cosine"}
+    _, reference = train_toy(tmp_path, "ref", **options)
+    folder = tmp_path / "run"
+    paths = {k: str(folder / f"model.{k}") for k in ("pt", "tsv", "json")}
+    settings = {"architecture": SMALL, "batch_size": 32, "patience": 0, "seed": 7}
+    settings.update(device="cpu", threads=1, **options)
+    script = KILLED_RUN.format(
+        src=str(REPO / "src"),
+        train=str(tmp_path / "train.npz"),
+        val=str(tmp_path / "val.npz"),
+        options=settings,
+        **paths,
+    )
+    process = subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)])
+    checkpoint = folder / "checkpoint.pt"
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    os.kill(process.pid, signal.SIGKILL)  # in epoch 2, right after epoch 1's checkpoint
+    assert process.wait() == -signal.SIGKILL
+    assert not Path(paths["pt"]).exists()
+    assert torch.load(checkpoint, weights_only=True)["epoch"] < options["epochs"]
+    report, resumed = train_toy(tmp_path, "run", **options)
+    assert report["resumed_after_epoch"] >= 1
+    assert history_metrics(resumed["tsv"]) == history_metrics(reference["tsv"])
+    assert same_weights(resumed["pt"], reference["pt"])
+
+
+# --- CUDA ----------------------------------------------------------------------------------
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("amp", ["bf16", "fp16"])
+def test_amp_training_on_cuda(tmp_path, amp):
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    report, out = train_toy(tmp_path, "a", epochs=2, device="cuda", amp=amp, augment_rc=True)
+    assert report["amp"] == {"bf16": "bfloat16", "fp16": "float16"}[amp]
+    assert report["device"].startswith("cuda")
+    assert load_checkpoint(out["pt"], "cuda")(torch.zeros(2, 4, 100, device="cuda")).shape == (2, 1)

@@ -2,113 +2,24 @@
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import json
-import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
+from helpers import planned_jobs, snakemake
 
-REPO = Path(__file__).resolve().parents[1]
+from peakcnn.evaluate import choose_threshold
+
 pytestmark = pytest.mark.workflow
-
-MOTIF = "CACGTG"
-
-
-def write_tiny_inputs(folder: Path, seed: int = 0) -> dict:
-    """Four 50 kb chromosomes (soft-masked stretch, an N run) and 320 peaks with a G-box."""
-    rng = np.random.default_rng(seed)
-    chroms = {f"Chr{i}": rng.choice(list("ACGT"), 50_000) for i in (1, 2, 3, 4)}
-    peaks = []
-    for name, bases in chroms.items():
-        for start in sorted(rng.choice(np.arange(300, 49_400, 250), 80, replace=False)):
-            for offset in (-20, 0, 20):
-                at = start + 50 + offset
-                bases[at : at + len(MOTIF)] = list(MOTIF)
-            peaks.append(f"{name}\t{start}\t{start + 101}\t{name}:{start}\t100\t.\t5\t3\t2\t50")
-        bases[1000:1500] = np.char.lower(bases[1000:1500])
-    chroms["Chr2"][5000:5100] = "N"
-    genome = folder / "genome.fa.gz"
-    with gzip.open(genome, "wt") as handle:
-        for name, bases in chroms.items():
-            handle.write(f">{name}\n{''.join(bases)}\n")
-    bed = folder / "peaks.narrowPeak"
-    bed.write_text("track name=tiny\n" + "\n".join(peaks) + "\n")
-    return {"genome": genome, "peaks": bed}
-
-
-def tiny_config(inputs: dict) -> dict:
-    """The default config, shrunk to run in about a minute."""
-    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
-    sha = hashlib.sha256(inputs["genome"].read_bytes()).hexdigest()
-    config["datasets"] = {
-        "tiny": {
-            "genome": {"source": str(inputs["genome"]), "sha256": sha},
-            "peaks": {"source": inputs["peaks"].as_uri()},
-        }
-    }
-    config["windows"]["length"] = 200
-    config["split"].update(val_fraction=0.3, test_fraction=0.3)
-    config["train"].update(
-        epochs=6,
-        batch_size=32,
-        patience=0,
-        architecture={
-            "filters": [16, 16, 16],
-            "kernels": [9, 5, 3],
-            "pools": [2, 2, 2],
-            "dense": [16, 8],
-        },
-    )
-    config["evaluate"]["bootstrap"] = 50
-    config["attribute"].update(
-        n_windows=4, n_shuffles=4, batch_pairs=8, logo_windows=2, logo_width=20
-    )
-    return config
-
-
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    """Run snakemake on the repository's Snakefile in ``workdir``."""
-    command = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--snakefile",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--cores",
-        "2",
-        *args,
-    ]
-    return subprocess.run(command, capture_output=True, text=True, timeout=900)
-
-
-def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
-    """Rules (and job counts) that a dry run would execute."""
-    result = snakemake(workdir, "-n", *args)
-    assert result.returncode == 0, result.stderr[-3000:]
-    text = result.stdout + result.stderr
-    if "Nothing to be done" in text:
-        return {}
-    table = text.split("Job stats:")[1].split("total")[0]
-    return {m[0]: int(m[1]) for m in re.findall(r"^(\w+)\s+(\d+)$", table, re.MULTILINE)}
 
 
 @pytest.fixture(scope="module")
-def finished_run(tmp_path_factory) -> Path:
-    workdir = tmp_path_factory.mktemp("run")
-    inputs = write_tiny_inputs(workdir)
-    (workdir / "config").mkdir()
-    (workdir / "config/config.yaml").write_text(yaml.safe_dump(tiny_config(inputs)))
-    result = snakemake(workdir)
-    assert result.returncode == 0, result.stderr[-5000:]
-    return workdir
+def finished_run(tiny_run) -> Path:
+    """The session's finished tiny run (tests/conftest.py); a test that edits it restores it."""
+    return tiny_run
 
 
 def test_every_output_exists_and_is_sound(finished_run):
@@ -142,11 +53,53 @@ def test_every_output_exists_and_is_sound(finished_run):
     assert "windows/s" in (finished_run / "logs/make_windows/tiny.log").read_text()
 
 
+def test_evaluation_outputs_are_checked_and_complete(finished_run):
+    out = finished_run / "results/tiny/eval"
+    metrics = json.loads((out / "basset/metrics.json").read_text())
+    for key in ("auroc", "auprc", "f1", "mcc"):
+        low, high = metrics["test_ci"][f"{key}_ci95"]
+        assert low <= metrics["test"][key] <= high
+    assert "scikit-learn" in metrics["metric_check"]
+    predictions = pd.read_csv(out / "basset/predictions.tsv.gz", sep="\t")
+    val = predictions[predictions["split"] == "val"]
+    cut = choose_threshold(val["label"].to_numpy(), val["score"].to_numpy(), "max_f1")
+    assert metrics["test"]["threshold"] == pytest.approx(cut, rel=1e-5)  # chosen on val
+    test_chroms = set(
+        json.loads((finished_run / "results/tiny/dataset/split.json").read_text())["splits"][
+            "test"
+        ]["chromosomes"]
+    )
+    groups = pd.read_csv(out / "basset/groups.tsv", sep="\t")
+    assert set(groups["group"]) == test_chroms | {"all"}  # per chromosome
+    robustness = pd.read_csv(out / "basset/robustness.tsv", sep="\t")
+    assert set(robustness["perturbation"]) == {"none", "substitution", "shift"}
+    for plot in ("calibration", "scores", "training", "robustness"):
+        assert (out / f"basset/{plot}.png").read_bytes()[:4] == b"\x89PNG"
+    models = pd.read_csv(out / "models.tsv", sep="\t")
+    assert list(models["model"])[0] == "basset" and bool(models["baseline"].iloc[0])
+    assert models["auroc"].iloc[0] == pytest.approx(metrics["test"]["auroc"], abs=1e-4)
+
+
+def test_attribution_checks_and_motif_outputs(finished_run):
+    out = finished_run / "results/tiny/attribution/basset"
+    qc = json.loads((out / "qc.json").read_text())
+    assert len(qc["additivity_errors"]) == qc["n_windows"] == 4
+    assert qc["ism"]["windows"] == 4 and qc["ism"]["pearson_with_shap_median"] is not None
+    shap = np.load(out / "shap.npz")
+    assert shap["saliency"].shape == shap["shap"].shape and shap["ism"].shape[0] == 4
+    matches = pd.read_csv(out / "motifs/matches.tsv", sep="\t")
+    assert {"pattern", "jaspar_id", "tf_class", "q_value"} <= set(matches.columns)
+    summary = json.loads((out / "motifs/summary.json").read_text())
+    assert summary["windows"] == 4 and summary["jaspar"]["matrices"] > 500
+    assert (out / "motifs/patterns.png").read_bytes()[:4] == b"\x89PNG"
+
+
 def test_report_builds(finished_run):
     result = snakemake(finished_run, "--report", "report.html")
     assert result.returncode == 0, result.stderr[-3000:]
     html = (finished_run / "report.html").read_text()
-    assert "metrics.tsv" in html and "roc.png" in html
+    for name in ("metrics.tsv", "roc.png", "models.tsv", "robustness.tsv", "matches.tsv"):
+        assert name in html, name
 
 
 def test_nothing_to_do_after_a_finished_run(finished_run):
@@ -163,8 +116,28 @@ def test_editing_train_settings_reruns_train_and_downstream_only(finished_run):
         assert set(planned_jobs(finished_run)) == {
             "train_model",
             "evaluate_model",
+            "compare_models",
+            "attribute_chunk",
             "compute_attributions",
+            "find_motifs",
             "all",
+        }
+    finally:
+        config_path.write_text(original)
+
+
+def test_attribution_scatters_into_chunks(finished_run):
+    config_path = finished_run / "config/config.yaml"
+    original = config_path.read_text()
+    config = yaml.safe_load(original)
+    config["attribute"]["chunks"] = 3
+    config_path.write_text(yaml.safe_dump(config))
+    try:
+        assert planned_jobs(finished_run) == {
+            "attribute_chunk": 3,
+            "compute_attributions": 1,
+            "find_motifs": 1,
+            "all": 1,
         }
     finally:
         config_path.write_text(original)

@@ -59,14 +59,35 @@ def library_sources(*stems):
     return sorted(str(LIBRARY / f"{stem}.py") for stem in seen)
 
 
+def get_architecture(model):
+    """The hyperparameters of one model from ``train.architecture``, for its training params.
+
+    ``train.architecture`` is keyed by model name; a flat dict (no dict values, the seed's
+    form) holds basset's. So editing one model's hyperparameters reruns only that model.
+    """
+    architecture = config["train"].get("architecture") or {}
+    if all(isinstance(value, dict) for value in architecture.values()):
+        return architecture.get(model, {})
+    return architecture if model == "basset" else {}
+
+
+# Models that SHAP cannot explain (peakcnn.model.supports_shap is False): no attribution target.
+NO_SHAP_MODELS = {"kmer_baseline"}
+
+
 def get_final_outputs():
-    """Final targets: per dataset the split report; per model, metrics and attributions."""
+    """Final targets: per dataset split report, model comparison; per model metrics, SHAP, motifs.
+
+    Attributions are requested only for models that SHAP can explain (not ``NO_SHAP_MODELS``).
+    """
     outputs = []
     for dataset in DATASETS:
         outputs.append(f"results/{dataset}/dataset/split.json")
+        outputs.append(f"results/{dataset}/eval/models.tsv")
         for model in MODELS:
-            outputs += [
-                f"results/{dataset}/eval/{model}/metrics.json",
-                f"results/{dataset}/attribution/{model}/shap.npz",
-            ]
+            outputs.append(f"results/{dataset}/eval/{model}/metrics.json")
+            if model not in NO_SHAP_MODELS:
+                attribution = f"results/{dataset}/attribution/{model}"
+                outputs.append(f"{attribution}/shap.npz")
+                outputs.append(f"{attribution}/motifs/matches.tsv")
     return outputs

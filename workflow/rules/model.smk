@@ -1,5 +1,9 @@
 rule train_model:
-    """Train one model on the train split, keeping the epoch with the best validation AUROC."""
+    """Train one model on the train split, keeping the epoch with the best validation score.
+
+    Resumable: ``checkpoint.pt`` beside ``model.pt`` (not an output) is written every epoch and
+    removed at the end; TensorBoard event files go to ``tensorboard/`` beside it.
+    """
     input:
         train=rules.build_dataset.output.train,
         val=rules.build_dataset.output.val,
@@ -23,17 +27,23 @@ rule train_model:
     resources:
         gpu=1,
     params:
-        cfg=stage_params("train"),
+        cfg=lambda wildcards: stage_params(
+            "train", architecture=get_architecture(wildcards.model)
+        ),
     script:
         "../scripts/train_model.py"
 
 
 rule evaluate_model:
-    """Held-out test metrics; threshold chosen on validation; ROC/PR plots; predictions."""
+    """Held-out test metrics with CIs (threshold from validation), per region, robustness, plots."""
     input:
         model=rules.train_model.output.model,
         val=rules.build_dataset.output.val,
         test=rules.build_dataset.output.test,
+        history=rules.train_model.output.history,
+        regions=rules.split_windows.output.regions,
+        fasta=rules.fetch_genome.output.fasta,
+        fai=rules.fetch_genome.output.fai,
         code=library_sources("evaluate"),
     output:
         metrics="results/{dataset}/eval/{model}/metrics.json",
@@ -53,6 +63,42 @@ rule evaluate_model:
         pr=report(
             "results/{dataset}/eval/{model}/pr.png",
             caption="../report/pr.rst",
+            category="Evaluation",
+            subcategory="{model}",
+        ),
+        calibration=report(
+            "results/{dataset}/eval/{model}/calibration.png",
+            caption="../report/calibration.rst",
+            category="Evaluation",
+            subcategory="{model}",
+        ),
+        scores=report(
+            "results/{dataset}/eval/{model}/scores.png",
+            caption="../report/scores.rst",
+            category="Evaluation",
+            subcategory="{model}",
+        ),
+        training=report(
+            "results/{dataset}/eval/{model}/training.png",
+            caption="../report/training.rst",
+            category="Training",
+            subcategory="{model}",
+        ),
+        groups=report(
+            "results/{dataset}/eval/{model}/groups.tsv",
+            caption="../report/groups.rst",
+            category="Evaluation",
+            subcategory="{model}",
+        ),
+        robustness=report(
+            "results/{dataset}/eval/{model}/robustness.tsv",
+            caption="../report/robustness.rst",
+            category="Evaluation",
+            subcategory="{model}",
+        ),
+        robustness_plot=report(
+            "results/{dataset}/eval/{model}/robustness.png",
+            caption="../report/robustness_plot.rst",
             category="Evaluation",
             subcategory="{model}",
         ),
