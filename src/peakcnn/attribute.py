@@ -34,6 +34,7 @@ from peakcnn.io import atomic_path, write_json
 from peakcnn.ism import ism, ism_importance, pearson_rows, saliency
 from peakcnn.logs import throughput
 from peakcnn.model import load_checkpoint
+from peakcnn.shuffle import shuffle_window
 
 logger = logging.getLogger(__name__)
 
@@ -135,44 +136,6 @@ def select_windows(logits: np.ndarray, labels: np.ndarray, n_windows: int) -> np
     positives = np.flatnonzero(labels == 1)
     order = np.lexsort((positives, -logits[positives]))
     return positives[order[:n_windows]].astype(np.int64)
-
-
-def shuffle_window(x: np.ndarray, n_shuffles: int, seed: int) -> tuple[np.ndarray, bool]:
-    """Dinucleotide-shuffle the ACGT positions of one window, keeping N columns in place.
-
-    Parameters
-    ----------
-    x : numpy.ndarray
-        One window, uint8 (4, L); an all-zero column is an unknown base.
-    n_shuffles : int
-        Number of references to make.
-    seed : int
-        Seed of ``tangermeme.ersatz.dinucleotide_shuffle``.
-
-    Returns
-    -------
-    references : numpy.ndarray
-        uint8 (n_shuffles, 4, L).
-    shuffled : bool
-        False if the window has fewer than 3 known bases or tangermeme finds all its shuffles
-        identical (no other dinucleotide order, e.g. one repeated base); the references are
-        then copies of the window, so its SHAP values are zero.
-    """
-    from tangermeme.ersatz import dinucleotide_shuffle
-
-    known = x.any(axis=0)
-    references = np.repeat(x[None], n_shuffles, axis=0)
-    if known.sum() < 3:
-        return references, False
-    bases = torch.from_numpy(x[:, known][None].astype(np.float32))
-    try:
-        shuffles = dinucleotide_shuffle(bases, n=n_shuffles, random_state=int(seed))
-    except ValueError as error:
-        if "identical" not in str(error):
-            raise
-        return references, False
-    references[:, :, known] = shuffles[0].numpy().astype(np.uint8)
-    return references, True
 
 
 def make_references(
