@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import peakcnn
 
@@ -30,7 +31,12 @@ def log_to_file(path: str) -> None:
         force=True,
     )
     logging.captureWarnings(True)
-    logger.info("peakcnn %s, python %s", peakcnn.__version__, sys.version.split()[0])
+    logger.info(
+        "peakcnn %s from %s, python %s",
+        peakcnn.__version__,
+        Path(peakcnn.__file__).parent,
+        sys.version.split()[0],
+    )
 
 
 @contextmanager
