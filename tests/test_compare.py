@@ -26,7 +26,7 @@ def _write_model(folder, name, labels, scores, coordinates):
         {"perturbation": "shift", "amount": 10, "auroc": 0.7},
     ]
     (folder / "metrics.json").write_text(json.dumps(metrics))
-    table = coordinates.assign(split="test", label=labels, score=scores)
+    table = coordinates.assign(split="test", task="t", label=labels, score=scores)
     val = table.head(3).assign(split="val")
     pd.concat([val, table]).to_csv(folder / "predictions.tsv.gz", sep="\t", index=False)
     return str(folder / "metrics.json"), str(folder / "predictions.tsv.gz")
@@ -116,3 +116,40 @@ def test_named_baseline(two_models):
     assert table["auroc_delta"].iloc[0] < 0
     with pytest.raises(InputError, match="not one of the models"):
         compare_models(metrics, predictions, str(tmp / "m.tsv"), baseline="other")
+
+
+def test_multitask_predictions_are_compared_on_macro_means(two_models, tmp_path):
+    from peakcnn.evaluate import auroc
+    from peakcnn.multitask import macro_mean
+
+    labels, weak, strong = two_models["labels"], two_models["weak"], two_models["strong"]
+    coordinates = pd.DataFrame({"chrom": "c", "start": np.arange(labels.size), "name": "w"})
+    coordinates["end"] = coordinates["start"] + 10
+    y = np.stack([labels, labels[::-1]], axis=1)
+    paths = {}
+    for name, scores in (
+        ("weak", np.stack([weak, weak[::-1]], 1)),
+        ("strong", np.stack([strong, weak[::-1]], 1)),
+    ):
+        folder = tmp_path / f"mt_{name}"
+        folder.mkdir()
+        table = pd.concat(
+            coordinates.assign(split="test", task=task, label=y[:, t], score=scores[:, t])
+            for t, task in enumerate("AB")
+        )
+        table.to_csv(folder / "predictions.tsv.gz", sep="\t", index=False)
+        test = {"n": labels.size, "positive_fraction": 0.5, "auroc": macro_mean(auroc, y, scores)}
+        test.update(auprc=0.5, f1=0.5, mcc=0.1, accuracy=0.5, threshold=0.5)
+        (folder / "metrics.json").write_text(json.dumps({"test": test, "test_ci": {}}))
+        paths[name] = (str(folder / "metrics.json"), str(folder / "predictions.tsv.gz"))
+    table = compare_models(
+        {n: m for n, (m, _) in paths.items()},
+        {n: p for n, (_, p) in paths.items()},
+        str(tmp_path / "mt.tsv"),
+        bootstrap=50,
+    )
+    strong_row = table.set_index("model").loc["strong"]
+    # task B scores are equal in both models, so the macro difference is half task A's
+    expected = (auroc(labels, strong) - auroc(labels, weak)) / 2
+    assert strong_row["auroc_delta"] == pytest.approx(expected)
+    assert strong_row["auroc_delta_ci95_low"] > 0

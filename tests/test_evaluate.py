@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -337,3 +338,47 @@ def test_midranks_match_scipy():
     for _ in range(20):
         scores = np.round(rng.random(int(rng.integers(1, 300))), 1)
         np.testing.assert_allclose(ev.midranks(scores), rankdata(scores))
+
+
+def test_multitask_evaluation_reports_each_task_and_macro_means(tiny_run, tmp_path):
+    root, kwargs = tiny_run["root"], dict(tiny_run["kwargs"])
+    hyper = {"length": 64, "n_tasks": 2, "filters": (8, 8, 8), "kernels": (5, 3, 3)}
+    hyper["pools"] = (2, 2, 2)
+    torch.manual_seed(1)
+    save_checkpoint(str(tmp_path / "model.pt"), Basset(**hyper), "basset", hyper)
+    rng = np.random.default_rng(5)
+    for split in ("val", "test"):
+        with np.load(root / f"{split}.npz") as data:
+            arrays = dict(data)
+        second = rng.integers(0, 2, len(arrays["y"]))
+        second[:2] = [1, 0]
+        arrays["y"] = np.stack([arrays["y"][:, 0], second], axis=1).astype(np.uint8)
+        arrays["tasks"] = np.array(["A", "B"])
+        np.savez(tmp_path / f"{split}.npz", **arrays)
+    out = {name: str(tmp_path / name) for name in tiny_run["paths"]}
+    kwargs.update(
+        {k: out[Path(v).name] for k, v in kwargs.items() if isinstance(v, str) and "/out/" in v}
+    )
+    files = [str(tmp_path / name) for name in ("model.pt", "val.npz", "test.npz")]
+    metrics = evaluate_model(*files, *list(out.values())[:5], **kwargs)
+    assert metrics["tasks"] == ["A", "B"] and metrics["task"] == "macro"
+    by_task = metrics["by_task"]
+    assert metrics["test"]["auroc"] == pytest.approx(
+        (by_task["A"]["test"]["auroc"] + by_task["B"]["test"]["auroc"]) / 2
+    )
+    assert "auroc_ci95" in by_task["B"]["test_ci"]
+    predictions = pd.read_csv(out["predictions.tsv.gz"], sep="\t")
+    assert len(predictions) == 2 * (80 + 80)
+    test_b = predictions[(predictions["split"] == "test") & (predictions["task"] == "B")]
+    assert auroc(test_b["label"].to_numpy(), test_b["score"].to_numpy()) == pytest.approx(
+        by_task["B"]["test"]["auroc"],
+        abs=1e-3,  # scores are written to 6 digits
+    )
+    robustness = pd.read_csv(out["robustness.tsv"], sep="\t")
+    assert set(robustness["task"]) == {"A", "B", "macro"}
+    clean = robustness[robustness["perturbation"] == "none"].set_index("task")["auroc"]
+    assert clean["macro"] == pytest.approx((clean["A"] + clean["B"]) / 2, abs=1e-4)
+    groups = pd.read_csv(out["groups.tsv"], sep="\t")
+    assert set(groups["task"]) == {"A", "B", "macro"}
+    table = pd.read_csv(out["metrics.tsv"], sep="\t")
+    assert {"A: auroc", "B: auroc"} <= set(table["metric"])

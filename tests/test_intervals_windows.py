@@ -1,6 +1,7 @@
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from peakcnn.errors import InputError
@@ -181,3 +182,55 @@ def test_real_demo_original_names_map_to_refseq(tmp_path):
     assert set(summary["absent_contigs"]) == {"2", "3", "4", "5"}
     assert summary["input_peaks"] == 32574
     assert summary["windows"] == 8490 == 32574 - summary["on_absent_contigs"]
+
+
+def write_two_task_inputs(folder: Path) -> tuple[str, dict[str, str]]:
+    """A 2 kb chromosome and two peak sets: A (summits 500, 1200), B (summits 530, 1500)."""
+    fasta = folder / "g.fa"
+    fasta.write_text(">c1\n" + "ACGT" * 500 + "\n")
+    peaks = {"A": folder / "A.bed", "B": folder / "B.narrowPeak"}
+    peaks["A"].write_text("c1\t450\t551\tA1\nc1\t1150\t1251\tA2\n")
+    peaks["B"].write_text(
+        "c1\t480\t581\tB1\t0\t.\t1\t1\t1\t50\nc1\t1400\t1601\tB2\t0\t.\t1\t1\t1\t100\n"
+    )
+    return str(fasta), {task: str(path) for task, path in peaks.items()}
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({}, {"A1": "A,B", "B1": "A,B", "A2": "A", "B2": "B"}),
+        ({"label_width": 40}, {"A1": "A", "B1": "B", "A2": "A", "B2": "B"}),
+        ({"overlap_policy": "merge"}, {"A1": "A,B", "A2": "A", "B2": "B"}),
+    ],
+)
+def test_multitask_windows_are_labelled_by_central_summits(tmp_path, options, expected):
+    fasta, peaks = write_two_task_inputs(tmp_path)
+    all_peaks = tmp_path / "all.bed"
+    windows, summary = run_windows(
+        tmp_path, fasta, peaks, length=200, all_peaks_path=str(all_peaks), **options
+    )
+    assert dict(zip(windows["name"], windows["tasks"], strict=True)) == expected
+    assert summary["tasks"] == ["A", "B"]
+    assert summary["input_peaks"] == 4
+    assert summary["by_task"]["B"]["file_lines"]["with_summit"] == 2
+    by_task = {t: sum(t in v.split(",") for v in expected.values()) for t in "AB"}
+    assert summary["positive_windows_by_task"] == by_task
+    written = read_bed(str(all_peaks), ["chrom", "start", "end", "task"])
+    assert written["task"].tolist() == ["A", "B", "A", "B"]
+
+
+def test_multitask_labels_reach_the_dataset_matrix(tmp_path):
+    from peakcnn.dataset import task_matrix
+
+    y = task_matrix(pd.Series(["A,B", "B", "."]), ["A", "B"])
+    assert y.tolist() == [[1, 1], [0, 1], [0, 0]]
+    with pytest.raises(InputError, match="task 'C'"):
+        task_matrix(pd.Series(["C"]), ["A", "B"])
+
+
+def test_a_task_without_peaks_on_the_genome_is_an_error(tmp_path):
+    fasta, peaks = write_two_task_inputs(tmp_path)
+    Path(peaks["B"]).write_text("chrUn\t1\t50\n")
+    with pytest.raises(InputError, match="no peak of task 'B'"):
+        run_windows(tmp_path, fasta, peaks, length=200)

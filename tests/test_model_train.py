@@ -97,13 +97,10 @@ def planted_split(path, n, length, seed, n_tasks=1):
             "name": [f"w{i}" for i in range(n)],
         }
     )
-    save_split(str(path), x, table, "toy")
-    if n_tasks == 2:  # save_split writes one task; rewrite y as (N, 2)
-        with np.load(path) as data:
-            arrays = dict(data)
-        arrays["y"] = np.stack([labels, second], axis=1).astype(np.uint8)
-        arrays["tasks"] = np.array(["toy", "gata"])
-        np.savez(path, **arrays)
+    if n_tasks == 2:
+        save_split(str(path), x, np.stack([labels, second], 1), table, ["toy", "gata"])
+    else:
+        save_split(str(path), x, labels[:, None], table, ["toy"])
 
 
 SMALL = {"filters": [8, 8, 8], "kernels": [7, 5, 3], "pools": [2, 2, 2], "dense": [16, 8]}
@@ -534,3 +531,63 @@ def test_amp_training_on_cuda(tmp_path, amp):
     assert report["amp"] == {"bf16": "bfloat16", "fp16": "float16"}[amp]
     assert report["device"].startswith("cuda")
     assert load_checkpoint(out["pt"], "cuda")(torch.zeros(2, 4, 100, device="cuda")).shape == (2, 1)
+
+
+class _Recorder(nn.Module):
+    """Records its inputs; one weight so that an optimiser can step."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(1))
+        self.inputs = []
+
+    def forward(self, x):
+        self.inputs.append(x.detach().clone())
+        return (x.sum(dim=(1, 2)) * self.weight)[:, None]
+
+
+def test_random_shifts_crop_each_window_at_a_random_offset():
+    n, length, margin = 16, 20, 5
+    codes = torch.randint(
+        0, 4, (n, length + 2 * margin), generator=torch.Generator().manual_seed(0)
+    )
+    x = nn.functional.one_hot(codes, 4).permute(0, 2, 1).to(torch.uint8).contiguous()
+    y = torch.zeros(n, 1)
+    model = _Recorder()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    offsets = set()
+    for _ in range(3):
+        train_module.train_epoch(
+            model,
+            x,
+            y,
+            optimizer,
+            nn.BCEWithLogitsLoss(),
+            4,
+            torch.Generator().manual_seed(len(offsets)),
+            torch.device("cpu"),
+            length=length,
+        )
+    for batch in model.inputs:
+        assert batch.shape[1:] == (4, length)
+        for window in batch:
+            found = [
+                (i, o)
+                for i in range(n)
+                for o in range(2 * margin + 1)
+                if torch.equal(window, x[i, :, o : o + length].float())
+            ]
+            assert found, "every input is a crop of a training window"
+            offsets.add(found[0][1])
+    assert len(offsets) > 3  # the offsets vary
+
+
+def test_a_dataset_built_for_other_shifts_is_refused(tmp_path):
+    from peakcnn.errors import InputError
+    from peakcnn.train import check_margin
+
+    train = {"x": np.zeros((2, 4, 60), np.uint8), "margin": np.array(5)}
+    val = {"x": np.zeros((2, 4, 50), np.uint8)}
+    assert check_margin(train, val, 5, "t.npz") == (50, 5)
+    with pytest.raises(InputError, match="train.max_shift is 0"):
+        check_margin(train, val, 0, "t.npz")

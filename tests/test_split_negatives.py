@@ -295,7 +295,7 @@ def test_dataset_shuffles_are_composition_preserving_and_leaks_fail(tmp_path):
         paths["neg.bed"],
         outputs,
         str(tmp_path / "split_report.json"),
-        task="t",
+        tasks=["peaks"],
         window_length=200,
         fasta_path=fasta,
         split_summary=summary,
@@ -326,7 +326,7 @@ def test_dataset_shuffles_are_composition_preserving_and_leaks_fail(tmp_path):
             str(leaky),
             fresh,
             str(tmp_path / "leak.json"),
-            task="t",
+            tasks=["peaks"],
             window_length=200,
             fasta_path=fasta,
             split_summary=summary,
@@ -365,3 +365,39 @@ def test_blacklist_drops_positives_and_keeps_negatives_out(tmp_path):
         chr2 = table[table["chrom"] == "chr2"]
         assert (chr1["start"] >= 6000).all()
         assert not ((chr2["start"] < 20000) & (chr2["end"] > 10000)).any()
+
+
+def test_training_windows_carry_shift_margins_and_the_leak_check_covers_them(tmp_path):
+    from peakcnn.dataset import build_dataset, load_split
+
+    fasta, peaks, paths = prepare_split(tmp_path)
+    run_negatives(fasta, peaks, paths)
+    summary = json.loads(open(paths["split.json"]).read())
+
+    def build(prefix, max_shift):
+        outputs = {split: str(tmp_path / f"{prefix}_{split}.npz") for split in SPLITS}
+        report = build_dataset(
+            paths["assigned.bed"],
+            paths["neg.bed"],
+            outputs,
+            str(tmp_path / f"{prefix}.json"),
+            tasks=["peaks"],
+            window_length=200,
+            fasta_path=fasta,
+            split_summary=summary,
+            max_shift=max_shift,
+        )
+        return report, {split: load_split(path) for split, path in outputs.items()}
+
+    _, plain = build("plain", 0)
+    report, shifted = build("shifted", 30)
+    assert report["leak_check"]["train_margin"] == 30
+    assert shifted["train"]["x"].shape[2] == 260 and int(shifted["train"]["margin"]) == 30
+    # the central 200 bp are the unshifted windows; val/test are untouched
+    assert (shifted["train"]["x"][:, :, 30:230] == plain["train"]["x"]).all()
+    assert (shifted["train"]["start"] == plain["train"]["start"]).all()
+    for split in ("val", "test"):
+        assert (shifted[split]["x"] == plain[split]["x"]).all()
+    # margins reaching into another split's windows fail the leak check
+    with pytest.raises(InputError, match="shift margins"):
+        build("huge", 5000)

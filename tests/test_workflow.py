@@ -50,7 +50,10 @@ def test_every_output_exists_and_is_sound(finished_run):
     qc = json.loads((out / "attribution/basset/qc.json").read_text())
     assert qc["additivity_passed"] and qc["additivity_max_error"] < 1e-3
     assert (out / "attribution/basset/logos.png").read_bytes()[:4] == b"\x89PNG"
-    assert "windows/s" in (finished_run / "logs/make_windows/tiny.log").read_text()
+    log = (finished_run / "logs/make_windows/tiny.log").read_text()
+    assert "windows/s" in log
+    # the rules import the project's own library, not whatever peakcnn is installed
+    assert f"peakcnn 0.1.0 from {finished_run / 'src/peakcnn'}," in log
 
 
 def test_evaluation_outputs_are_checked_and_complete(finished_run):
@@ -141,3 +144,43 @@ def test_attribution_scatters_into_chunks(finished_run):
         }
     finally:
         config_path.write_text(original)
+
+
+def test_multitask_dataset_runs_end_to_end(tmp_path):
+    """Two peak sets on one genome: (N, 2) labels, a two-output model, per-task metrics."""
+    from helpers import make_tiny_project
+
+    workdir = make_tiny_project(tmp_path)
+    config = yaml.safe_load((workdir / "config/config.yaml").read_text())
+    peaks = Path(config["datasets"]["tiny"]["peaks"]["source"].removeprefix("file://"))
+    lines = peaks.read_text().splitlines()
+    half = workdir / "half.bed"  # every other peak, as plain BED3 (midpoints)
+    half.write_text("".join("\t".join(line.split("\t")[:3]) + "\n" for line in lines[1::2]))
+    config["datasets"]["tiny"]["peaks"] = {
+        "gbox": {"source": str(peaks)},
+        "half": {"source": str(half)},
+    }
+    config["attribute"]["task"] = "half"
+    (workdir / "config/config.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(
+        workdir, "results/tiny/eval/models.tsv", "results/tiny/attribution/basset/shap.npz"
+    )
+    assert result.returncode == 0, result.stderr[-5000:]
+    out = workdir / "results/tiny"
+    summary = json.loads((out / "windows/summary.json").read_text())
+    assert summary["tasks"] == ["gbox", "half"] and summary["input_peaks"] == 320 + 160
+    assert summary["positive_windows_by_task"]["half"] == 160
+    for split in ("train", "val", "test"):
+        data = np.load(out / f"dataset/{split}.npz")
+        assert list(data["tasks"]) == ["gbox", "half"] and data["y"].shape[1] == 2
+        assert (data["y"][:, 1] <= data["y"][:, 0]).all()  # half is a subset of gbox
+        assert 0 < data["y"][:, 1].sum() < data["y"][:, 0].sum()
+    metrics = json.loads((out / "eval/basset/metrics.json").read_text())
+    assert metrics["tasks"] == ["gbox", "half"]
+    mean = np.mean([metrics["by_task"][t]["test"]["auroc"] for t in ("gbox", "half")])
+    assert metrics["test"]["auroc"] == pytest.approx(mean)
+    assert metrics["by_task"]["gbox"]["test"]["auroc"] > 0.8
+    table = pd.read_csv(out / "eval/models.tsv", sep="\t")
+    assert list(table["model"]) == ["basset", "kmer_baseline"]
+    qc = json.loads((out / "attribution/basset/qc.json").read_text())
+    assert qc["task_name"] == "half" and qc["additivity_passed"]

@@ -550,6 +550,22 @@ def _check_options(options: dict[str, float]) -> None:
             raise InputError(f"{name} must be > 0, got {value!r}; fix the attribution settings")
 
 
+def task_index(task: int | str | None, tasks: np.ndarray, data_path: str) -> int:
+    """Column of ``task`` (a name, an index, or None for the first task) in the dataset."""
+    names = [str(name) for name in tasks]
+    if task is None:
+        return 0
+    if isinstance(task, str):
+        if task not in names:
+            raise InputError(
+                f"attribute.task {task!r} is not a task of the dataset {names}; "
+                "set it to one of them or null (the first)",
+                path=data_path,
+            )
+        return names.index(task)
+    return int(task)
+
+
 def _choose_windows(
     model: nn.Module,
     data: dict[str, np.ndarray],
@@ -774,6 +790,7 @@ CHUNK_OPTIONS = (
     "ism_width",
     "explainer",
     "gradient_samples",
+    "task",
     "device",
 )
 #: Options of ``gather_attributions``.
@@ -951,6 +968,7 @@ def _chunk(
     torch_device = resolve_device(device)
     model = load_checkpoint(model_path, torch_device).eval()
     data = load_dataset(data_path)
+    task = task_index(task, data["tasks"], data_path)
     rows, ranks, logits, n_positives, n_selected = _select(
         model, data, data_path, task, n_windows, torch_device, chunk, chunks
     )
@@ -1007,7 +1025,7 @@ def attribute_chunk(
     ism_width: int = 100,
     explainer: str = "auto",
     gradient_samples: int = 200,
-    task: int = 0,
+    task: int | str | None = 0,
     threads: int = 1,
     device: str = "auto",
 ) -> dict:
@@ -1303,7 +1321,7 @@ def compute_attributions(
     ism_width: int = 100,
     explainer: str = "auto",
     gradient_samples: int = 200,
-    task: int = 0,
+    task: int | str | None = 0,
     threads: int = 1,
     device: str = "auto",
 ) -> dict:
@@ -1354,8 +1372,8 @@ def compute_attributions(
         (expected gradients) is only recorded.
     gradient_samples : int, default 200
         GradientExplainer samples per window.
-    task : int, default 0
-        Output column explained.
+    task : int, str or None, default 0
+        Output column explained: its index, its task name, or None for the first.
     threads : int, default 1
         Torch intra-op threads.
     device : str, default "auto"

@@ -23,16 +23,26 @@ import pandas as pd  # noqa: E402
 from peakcnn.errors import InputError  # noqa: E402
 from peakcnn.evaluate import auprc, auroc, check_inputs  # noqa: E402
 from peakcnn.io import atomic_path  # noqa: E402
+from peakcnn.multitask import macro_mean, summary_rows  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
-_WINDOW_KEY = ["chrom", "start", "end", "name", "label"]
+_WINDOW_KEY = ["chrom", "start", "end", "name", "task", "label"]
 
 
 def read_test_predictions(path: str) -> pd.DataFrame:
     """Read the test rows of a ``predictions.tsv.gz`` written by ``evaluate_model``."""
-    table = pd.read_csv(path, sep="\t", dtype={"chrom": str, "name": str})
+    table = pd.read_csv(path, sep="\t", dtype={"chrom": str, "name": str, "task": str})
     return table[table["split"] == "test"].reset_index(drop=True)
+
+
+def task_matrix(predictions: pd.DataFrame, column: str) -> np.ndarray:
+    """One column of long-format predictions as a (windows, tasks) matrix, in task order."""
+    tasks = list(dict.fromkeys(predictions["task"]))
+    return np.stack(
+        [predictions.loc[predictions["task"] == task, column].to_numpy() for task in tasks],
+        axis=1,
+    )
 
 
 def paired_bootstrap(
@@ -47,9 +57,10 @@ def paired_bootstrap(
 
     Parameters
     ----------
-    labels : numpy.ndarray of {0, 1}, shape (n,)
-    baseline, other : numpy.ndarray of float, shape (n,)
-        Scores of the two models on the same windows.
+    labels : numpy.ndarray of {0, 1}, shape (n,) or (n, T)
+    baseline, other : numpy.ndarray of float, shape (n,) or (n, T)
+        Scores of the two models on the same windows; with several tasks the metrics are
+        macro means over tasks, and windows (rows) are resampled.
     n_boot : int
     seed : int
     level : float, default 0.95
@@ -61,21 +72,27 @@ def paired_bootstrap(
         ``{metric}_delta_p``: the share of resamples where the difference is <= 0 (one-sided;
         small means ``other`` is better).
     """
-    labels, baseline = check_inputs(labels, baseline, "baseline scores")
-    _, other = check_inputs(labels, other, "compared scores")
+    labels, baseline, other = (a.reshape(len(labels), -1) for a in (labels, baseline, other))
+    for t in range(labels.shape[1]):
+        check_inputs(labels[:, t], baseline[:, t], "baseline scores")
+        check_inputs(labels[:, t], other[:, t], "compared scores")
     rng = np.random.default_rng(seed)
     result: dict = {}
     draws: dict[str, list[float]] = {"auroc": [], "auprc": []}
     for _ in range(n_boot):
-        sample = rng.integers(0, labels.size, labels.size)
+        sample = rng.integers(0, len(labels), len(labels))
         y = labels[sample]
         if y.min() == y.max():
             continue
-        draws["auroc"].append(auroc(y, other[sample]) - auroc(y, baseline[sample]))
-        draws["auprc"].append(auprc(y, other[sample]) - auprc(y, baseline[sample]))
+        for name, function in (("auroc", auroc), ("auprc", auprc)):
+            draws[name].append(
+                macro_mean(function, y, other[sample]) - macro_mean(function, y, baseline[sample])
+            )
     tail = (1 - level) / 2 * 100
     for name, function in (("auroc", auroc), ("auprc", auprc)):
-        result[f"{name}_delta"] = function(labels, other) - function(labels, baseline)
+        result[f"{name}_delta"] = macro_mean(function, labels, other) - macro_mean(
+            function, labels, baseline
+        )
         values = np.asarray(draws[name])
         if values.size:
             low, high = np.percentile(values, [tail, 100 - tail])
@@ -90,6 +107,7 @@ def _robustness_columns(metrics: dict) -> dict:
     out: dict = {}
     if table.empty:
         return out
+    table = summary_rows(table)
     for kind, label in (("substitution", "auroc_subst"), ("shift", "auroc_shift")):
         rows = table[table["perturbation"] == kind]
         if len(rows):
@@ -153,7 +171,7 @@ def compare_models(
                 "re-run evaluate_model for both on the same dataset",
                 path=predictions_paths[name],
             )
-    labels = reference["label"].to_numpy()
+    labels = task_matrix(reference, "label")
     rows = []
     for name in names:
         with open(metrics_paths[name]) as handle:
@@ -173,16 +191,16 @@ def compare_models(
             ece=metrics.get("calibration", {}).get("test", {}).get("ece", np.nan),
         )
         row.update(_robustness_columns(metrics))
-        scores = predictions[name]["score"].to_numpy()
-        if abs(auroc(labels, scores) - test["auroc"]) > 1e-4:
+        scores = task_matrix(predictions[name], "score")
+        if abs(macro_mean(auroc, labels, scores) - test["auroc"]) > 1e-4:
             raise InputError(
-                f"{name}: predictions give test AUROC {auroc(labels, scores):.5f} but "
+                f"{name}: predictions give test AUROC {macro_mean(auroc, labels, scores):.5f} but "
                 f"metrics.json says {test['auroc']:.5f}; re-run evaluate_model",
                 path=metrics_paths[name],
             )
         if name != baseline and bootstrap > 0:
             delta = paired_bootstrap(
-                labels, predictions[baseline]["score"].to_numpy(), scores, bootstrap, seed
+                labels, task_matrix(predictions[baseline], "score"), scores, bootstrap, seed
             )
             for key in ("auroc", "auprc"):
                 row[f"{key}_delta"] = delta[f"{key}_delta"]

@@ -15,7 +15,7 @@ from peakcnn.logs import throughput
 from peakcnn.negatives import NEGATIVE_COLUMNS
 from peakcnn.shuffle import shuffle_window
 from peakcnn.split import SPLITS, leak_check
-from peakcnn.windows import WINDOW_COLUMNS
+from peakcnn.windows import WINDOW_COLUMNS, split_tasks
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +26,27 @@ def label_windows(positives: pd.DataFrame, negatives: pd.DataFrame) -> pd.DataFr
         [positives.assign(label=1, kind="peak"), negatives.assign(label=0)], ignore_index=True
     )
     return table.sort_values(["split", "chrom", "start"], kind="stable").reset_index(drop=True)
+
+
+def task_matrix(values: pd.Series, tasks: list[str]) -> np.ndarray:
+    """Multi-task labels (n, T) uint8 from the windows' ``tasks`` values, in ``tasks`` order.
+
+    Raises
+    ------
+    InputError
+        If a window names a task that is not in ``tasks``.
+    """
+    column = {task: index for index, task in enumerate(tasks)}
+    y = np.zeros((len(values), len(tasks)), dtype=np.uint8)
+    for row, value in enumerate(values):
+        for task in split_tasks(value):
+            if task not in column:
+                raise InputError(
+                    f"window {row} is labelled with task {task!r}, not one of {tasks}; "
+                    "rerun make_windows with the same peak sets"
+                )
+            y[row, column[task]] = 1
+    return y
 
 
 def shuffle_rows(x: np.ndarray, rows: np.ndarray, seed: int) -> int:
@@ -50,22 +71,31 @@ def shuffle_rows(x: np.ndarray, rows: np.ndarray, seed: int) -> int:
     return int(rows.sum())
 
 
-def save_split(path: str, x: np.ndarray, table: pd.DataFrame, task: str) -> None:
-    """Write one split's npz: ``x`` (N, 4, L) uint8, ``y`` (N, 1) uint8 and coordinates.
+def save_split(
+    path: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    table: pd.DataFrame,
+    tasks: list[str],
+    margin: int = 0,
+) -> None:
+    """Write one split's npz: ``x`` (N, 4, L + 2 margin) uint8, ``y`` (N, T) and coordinates.
 
     ``start``/``end`` are the full window coordinates (``start`` may be negative and ``end``
-    past the chromosome end where the window was padded with N).
+    past the chromosome end where the window was padded with N), without the ``margin``: the
+    extra bases read on each side of training windows for random shifts.
     """
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         np.savez(
             handle,
             x=x,
-            y=table["label"].to_numpy(dtype=np.uint8)[:, None],
+            y=y,
             chrom=table["chrom"].to_numpy(dtype=str),
             start=(table["start"] - table["pad_left"]).to_numpy(dtype=np.int64),
             end=(table["end"] + table["pad_right"]).to_numpy(dtype=np.int64),
             name=table["name"].to_numpy(dtype=str),
-            tasks=np.array([task]),
+            tasks=np.array(tasks, dtype=str),
+            margin=np.array(margin),
         )
 
 
@@ -81,26 +111,27 @@ def build_dataset(
     split_paths: dict[str, str],
     split_report_path: str,
     *,
-    task: str,
+    tasks: list[str],
     window_length: int = 800,
     fasta_path: str,
     split_summary: dict,
     seed: int = 0,
+    max_shift: int = 0,
 ) -> dict:
     """Label, leak-check and encode all windows; write one npz per split and ``split.json``.
 
     Parameters
     ----------
     assigned_path : str
-        Positive windows with their split (BED6+2+split).
+        Positive windows with their split (BED6+3+split).
     negatives_path : str
-        Negative windows with their split (BED6+2+split).
+        Negative windows with their split (BED6+3+split).
     split_paths : dict of str to str
         Output npz path for each of ``train``, ``val``, ``test``.
     split_report_path : str
         Output ``split.json``: method, regions, counts, positive fraction, leak check.
-    task : str
-        Task (label column) name, e.g. the dataset name.
+    tasks : list of str
+        Task (label column) names in ``y`` order: the peak sets of the dataset.
     window_length : int, default 800
     fasta_path : str
         Indexed genome FASTA.
@@ -108,6 +139,9 @@ def build_dataset(
         The split stage's summary (method, regions, positives in gaps).
     seed : int, default 0
         Seed of the dinucleotide shuffles made for ``dinuc_shuffle`` negatives.
+    max_shift : int, default 0
+        Training windows are read with this many extra bases on each side (the trainer crops
+        a randomly shifted window from them); the leak check includes the margins.
 
     Returns
     -------
@@ -123,25 +157,42 @@ def build_dataset(
         read_bed(assigned_path, WINDOW_COLUMNS + ["split"]),
         read_bed(negatives_path, NEGATIVE_COLUMNS),
     )
-    leaks = leak_check(table)
+    if max_shift < 0:
+        raise InputError(f"train.max_shift {max_shift} must be >= 0")
+    margins = np.where(table["split"] == "train", max_shift, 0)
+    leaks = leak_check(
+        table.assign(start=(table["start"] - margins).clip(lower=0), end=table["end"] + margins)
+    )
+    leaks["train_margin"] = max_shift
     if not leaks["passed"]:
         raise InputError(
-            f"leak check failed, windows overlap across splits: {leaks}; "
-            "increase split.gap or fix the split regions"
+            f"leak check failed, windows (training windows with their {max_shift} bp shift "
+            f"margins) overlap across splits: {leaks}; increase split.gap or fix the split "
+            "regions"
         )
     report = {key: split_summary[key] for key in ("method", "regions", "positives_in_gaps")}
-    report.update({"leak_check": leaks, "task": task, "window_length": window_length, "splits": {}})
+    report.update(
+        {"leak_check": leaks, "tasks": tasks, "window_length": window_length, "splits": {}}
+    )
     with throughput("encode", "windows") as rate:
         for split in SPLITS:
             rows = table[table["split"] == split]
-            x, counts = encode_windows(rows, fasta_path, window_length)
+            margin = max_shift if split == "train" else 0
+            x, counts = encode_windows(
+                rows.assign(start=rows["start"] - margin), fasta_path, window_length + 2 * margin
+            )
             shuffled = shuffle_rows(x, (rows["kind"] == "dinuc_shuffle").to_numpy(), seed)
-            save_split(split_paths[split], x, rows, task)
+            y = task_matrix(rows["tasks"], tasks)
+            save_split(split_paths[split], x, y, rows, tasks, margin)
             report["splits"][split] = {
                 "windows": len(rows),
                 "positives": int(rows["label"].sum()),
                 "negatives": int((rows["label"] == 0).sum()),
                 "positive_fraction": float(rows["label"].mean()),
+                "positives_by_task": dict(zip(tasks, y.sum(axis=0).tolist(), strict=True)),
+                "positive_fraction_by_task": dict(
+                    zip(tasks, y.mean(axis=0).round(6).tolist(), strict=True)
+                ),
                 "chromosomes": sorted(set(rows["chrom"])),
                 "dinuc_shuffled_negatives": shuffled,
                 **counts,

@@ -185,7 +185,7 @@ def encode_windows(windows: pd.DataFrame, fasta_path: str, length: int) -> tuple
     Parameters
     ----------
     windows : pandas.DataFrame
-        Columns ``chrom, start, pad_left`` (BED6+2 windows; the unclipped start is
+        Columns ``chrom, start, pad_left`` (BED6+3 windows; the unclipped start is
         ``start - pad_left``).
     fasta_path : str
         Indexed genome FASTA.

@@ -35,6 +35,7 @@ from peakcnn.errors import InputError  # noqa: E402
 from peakcnn.inference import predict_logits, sigmoid  # noqa: E402
 from peakcnn.io import atomic_path, write_json  # noqa: E402
 from peakcnn.model import load_checkpoint  # noqa: E402
+from peakcnn.multitask import MACRO, mean_of_dicts, stack_tasks, summary_rows  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -532,13 +533,14 @@ def robustness(
     data: dict,
     labels: np.ndarray,
     clean: np.ndarray,
-    threshold: float,
+    threshold: float | np.ndarray,
     device,
     *,
     substitution_rates: list[float],
     shifts: list[int],
     fasta_path: str | None,
     seed: int,
+    tasks: list[str] | None = None,
 ) -> pd.DataFrame:
     """Test metrics under random substitutions and window shifts, beside the clean ones.
 
@@ -547,11 +549,11 @@ def robustness(
     model : torch.nn.Module
     data : dict
         The test split (``x``, ``chrom``, ``start``).
-    labels : numpy.ndarray of {0, 1}, shape (n,)
-    clean : numpy.ndarray of float, shape (n,)
+    labels : numpy.ndarray of {0, 1}, shape (n,) or (n, T)
+    clean : numpy.ndarray of float, shape (n,) or (n, T)
         Scores (probabilities) on the unchanged windows.
-    threshold : float
-        The validation-chosen threshold.
+    threshold : float or numpy.ndarray of shape (T,)
+        The validation-chosen threshold of each task.
     device : torch.device
     substitution_rates : list of float
     shifts : list of int
@@ -559,22 +561,28 @@ def robustness(
     fasta_path : str or None
         Needed for shifts.
     seed : int
+    tasks : list of str, optional
+        Task names (default ``task0``, ``task1``, ...).
 
     Returns
     -------
     pandas.DataFrame
-        One row per condition: ``perturbation, amount, realised``, the metrics, the change in
-        AUROC, the mean absolute change of the score and the fraction of calls flipped.
+        One row per task and condition: ``task, perturbation, amount, realised``, the
+        metrics, the change in AUROC, the mean absolute change of the score and the fraction
+        of calls flipped; with several tasks, ``macro`` rows hold the means over tasks.
 
     Raises
     ------
     InputError
         If the unshifted re-read from the genome differs from the encoded windows.
     """
+    labels = labels.reshape(len(labels), -1)
+    clean = clean.reshape(len(clean), -1)
+    thresholds = np.broadcast_to(np.asarray(threshold, dtype=float), (labels.shape[1],))
     conditions: list[tuple[str, float, float, np.ndarray]] = [("none", 0, 0.0, clean)]
     for i, rate in enumerate(substitution_rates):
         mutated, realised = substitute(data["x"], rate, np.random.default_rng([seed, i]))
-        scores = sigmoid(predict_logits(model, mutated, device))[:, 0]
+        scores = sigmoid(predict_logits(model, mutated, device))
         conditions.append(("substitution", rate, realised, scores))
     if shifts:
         length = data["x"].shape[2]
@@ -588,8 +596,25 @@ def robustness(
             )
         for shift in shifts:
             moved = shifted_windows(fasta_path, data["chrom"], data["start"], length, shift)
-            scores = sigmoid(predict_logits(model, moved, device))[:, 0]
+            scores = sigmoid(predict_logits(model, moved, device))
             conditions.append(("shift", shift, abs(shift) / length, scores))
+    names = tasks or [f"task{t}" for t in range(labels.shape[1])]
+    tables = {
+        name: _condition_rows(
+            labels[:, t], clean[:, t], thresholds[t], [(*c[:3], c[3][:, t]) for c in conditions]
+        )
+        for t, name in enumerate(names)
+    }
+    return stack_tasks(tables, ["perturbation", "amount"])
+
+
+def _condition_rows(
+    labels: np.ndarray,
+    clean: np.ndarray,
+    threshold: float,
+    conditions: list[tuple[str, float, float, np.ndarray]],
+) -> pd.DataFrame:
+    """One task's robustness rows: metrics and changes under each condition."""
     rows = []
     clean_calls = clean >= threshold
     for kind, amount, realised, scores in conditions:
@@ -665,14 +690,15 @@ def plot_calibration(tables: dict[str, dict], path: str) -> None:
     _save(figure, path)
 
 
-def plot_scores(labels: np.ndarray, scores: np.ndarray, threshold: float, path: str) -> None:
-    """Histograms of test scores of positives and negatives, with the threshold."""
+def plot_scores(labels: np.ndarray, scores: np.ndarray, threshold: float | None, path: str) -> None:
+    """Histograms of test scores of positives and negatives, with the threshold (if one)."""
     figure, axis = plt.subplots(figsize=(5.5, 3.5))
     edges = np.linspace(0, 1, 41)
     for value, name in ((0, "negatives"), (1, "positives")):
         members = labels == value
         axis.hist(scores[members], bins=edges, alpha=0.6, label=f"{name} ({members.sum()})")
-    axis.axvline(threshold, color="black", linestyle="--", label=f"threshold {threshold:.3f}")
+    if threshold is not None:
+        axis.axvline(threshold, color="black", linestyle="--", label=f"threshold {threshold:.3f}")
     axis.set(xlabel="predicted probability", ylabel="test windows", title="Test score distribution")
     axis.legend(fontsize=8)
     _save(figure, path)
@@ -700,8 +726,12 @@ def plot_training(history_path: str, path: str) -> None:
 
 
 def plot_robustness(table: pd.DataFrame, path: str) -> None:
-    """AUROC/AUPRC under substitutions (left) and shifts (right); the clean value as a line."""
+    """AUROC/AUPRC under substitutions (left) and shifts (right); the clean value as a line.
+
+    With several tasks, the macro means over tasks are drawn.
+    """
     figure, axes = plt.subplots(1, 2, figsize=(9, 3.5), sharey=True)
+    table = summary_rows(table)
     clean = table.iloc[0]
     for axis, kind, xlabel in (
         (axes[0], "substitution", "substituted fraction of bases"),
@@ -736,8 +766,10 @@ def _write_tsv(path: str, table: pd.DataFrame) -> None:
         table.to_csv(tmp, sep="\t", index=False, float_format="%.4f", na_rep="NA")
 
 
-def write_predictions(path: str, tables: dict[str, dict], scores: dict[str, np.ndarray]) -> None:
-    """Write one row per window (split, coordinates, label, score) as a gzipped TSV."""
+def write_predictions(
+    path: str, tables: dict[str, dict], scores: dict[str, np.ndarray], tasks: list[str]
+) -> None:
+    """Write one row per window and task (split, coordinates, task, label, score), gzipped TSV."""
     frames = [
         pd.DataFrame(
             {
@@ -746,11 +778,13 @@ def write_predictions(path: str, tables: dict[str, dict], scores: dict[str, np.n
                 "start": data["start"],
                 "end": data["end"],
                 "name": data["name"],
-                "label": data["y"][:, 0],
-                "score": scores[split],
+                "task": task,
+                "label": data["y"][:, t],
+                "score": scores[split][:, t],
             }
         )
         for split, data in tables.items()
+        for t, task in enumerate(tasks)
     ]
     with atomic_path(path) as tmp:
         pd.concat(frames).to_csv(
@@ -764,6 +798,10 @@ def write_metrics_table(path: str, metrics: dict) -> None:
     for key, value in metrics["test"].items():
         low, high = metrics["test_ci"].get(f"{key}_ci95", (None, None))
         rows.append((key, value, low, high, metrics["val"].get(key)))
+    for task, own in metrics.get("by_task", {}).items():
+        for key in ("auroc", "auprc", "positive_fraction", "f1", "mcc", "threshold"):
+            low, high = own["test_ci"].get(f"{key}_ci95", (None, None))
+            rows.append((f"{task}: {key}", own["test"][key], low, high, own["val"][key]))
     rows.append(("threshold method (chosen on val)", metrics["threshold_method"], None, None, None))
     rows.append(("calibration ECE", metrics["calibration"]["test"]["ece"], None, None, None))
     table = pd.DataFrame(rows, columns=["metric", "test", "test_ci95_low", "test_ci95_high", "val"])
@@ -853,34 +891,62 @@ def evaluate_model(
     target = resolve_device(device)
     model = load_checkpoint(model_path, target)
     tables = {"val": load_split(val_path), "test": load_split(test_path)}
-    scores = {s: sigmoid(predict_logits(model, t["x"], target))[:, 0] for s, t in tables.items()}
-    labels = {s: t["y"][:, 0].astype(int) for s, t in tables.items()}
+    tasks = [str(task) for task in tables["test"]["tasks"]]
+    scores = {s: sigmoid(predict_logits(model, t["x"], target)) for s, t in tables.items()}
+    labels = {s: t["y"].astype(int) for s, t in tables.items()}
     for split in tables:
-        check_inputs(labels[split], scores[split], f"{split} split")
-    cut = choose_threshold(labels["val"], scores["val"], threshold)
-    test_ci = bootstrap_ci(labels["test"], scores["test"], bootstrap, seed, threshold=cut)
-    metrics = {
-        "task": str(tables["test"]["tasks"][0]),
-        "threshold_method": threshold,
-        "test": classification_metrics(labels["test"], scores["test"], cut),
-        "val": classification_metrics(labels["val"], scores["val"], cut),
-        "test_ci": {k: v for k, v in test_ci.items() if k.endswith("_ci95")},
-        "bootstrap": bootstrap,
-        "bootstrap_used": test_ci["bootstrap_used"],
-        "ci_note": "percentile bootstrap over test windows; threshold held at its val value",
-        "metric_check": f"AUROC/AUPRC/F1/MCC/accuracy/precision/recall agree with "
-        f"scikit-learn {sklearn.__version__} within {METRIC_TOLERANCE:g}",
-        "calibration": {
-            s: calibration(labels[s], scores[s], calibration_bins) for s in ("test", "val")
-        },
+        if scores[split].shape != labels[split].shape:
+            raise InputError(
+                f"the model predicts {scores[split].shape[1]} task(s) but the {split} split has "
+                f"{labels[split].shape[1]} ({tasks}); retrain it on this dataset",
+                path=model_path,
+            )
+    by_task = {
+        task: evaluate_task(
+            {s: labels[s][:, t] for s in tables},
+            {s: scores[s][:, t] for s in tables},
+            threshold=threshold,
+            bootstrap=bootstrap,
+            seed=seed,
+            calibration_bins=calibration_bins,
+        )
+        for t, task in enumerate(tasks)
     }
-    curves = {s: (labels[s], scores[s]) for s in tables}
+    cuts = np.array([by_task[task]["test"]["threshold"] for task in tasks])
+    metrics = {"task": tasks[0] if len(tasks) == 1 else MACRO, "threshold_method": threshold}
+    if len(tasks) == 1:
+        metrics.update(by_task[tasks[0]])
+    else:
+        metrics.update(
+            tasks=tasks,
+            test=mean_of_dicts([own["test"] for own in by_task.values()]),
+            val=mean_of_dicts([own["val"] for own in by_task.values()]),
+            test_ci={},
+            ci_note="headline values are macro means over tasks; CIs are per task (by_task)",
+            calibration={
+                s: calibration(labels[s].ravel(), scores[s].ravel(), calibration_bins)
+                for s in ("test", "val")
+            },
+            by_task=by_task,
+        )
+    if len(tasks) == 1:
+        curves = {s: (labels[s][:, 0], scores[s][:, 0]) for s in tables}
+    else:
+        curves = {
+            f"{task} test": (labels["test"][:, t], scores["test"][:, t])
+            for t, task in enumerate(tasks)
+        }
     plot_curves(curves, "roc", roc_path)
     plot_curves(curves, "pr", pr_path)
     if calibration_path:
         plot_calibration(metrics["calibration"], calibration_path)
     if scores_path:
-        plot_scores(labels["test"], scores["test"], cut, scores_path)
+        plot_scores(
+            labels["test"].ravel(),
+            scores["test"].ravel(),
+            float(cuts[0]) if len(tasks) == 1 else None,
+            scores_path,
+        )
     if history_path and training_path:
         plot_training(history_path, training_path)
     if regions_path and groups_path:
@@ -888,7 +954,13 @@ def evaluate_model(
         groups = assign_groups(
             test["chrom"], test["start"], test["end"], read_regions(regions_path), "test", group_bp
         )
-        group_table = group_metrics(groups, labels["test"], scores["test"], cut)
+        group_table = stack_tasks(
+            {
+                task: group_metrics(groups, labels["test"][:, t], scores["test"][:, t], cuts[t])
+                for t, task in enumerate(tasks)
+            },
+            ["group"],
+        )
         _write_tsv(groups_path, group_table)
         metrics["groups"] = group_table.replace({np.nan: None}).to_dict(orient="records")
         metrics["group_bp"] = group_bp
@@ -898,18 +970,19 @@ def evaluate_model(
             tables["test"],
             labels["test"],
             scores["test"],
-            cut,
+            cuts,
             target,
             substitution_rates=list(substitution_rates),
             shifts=list(shifts) if fasta_path else [],
             fasta_path=fasta_path,
             seed=seed,
+            tasks=tasks,
         )
         _write_tsv(robustness_path, table)
         if robustness_plot_path:
             plot_robustness(table, robustness_plot_path)
         metrics["robustness"] = table.to_dict(orient="records")
-    write_predictions(predictions_path, tables, scores)
+    write_predictions(predictions_path, tables, scores, tasks)
     write_metrics_table(table_path, metrics)
     write_json(metrics_path, metrics)
     test_ci = metrics["test_ci"]
@@ -923,7 +996,50 @@ def evaluate_model(
         metrics["test"]["positive_fraction"],
         metrics["test"]["f1"],
         metrics["test"]["mcc"],
-        cut,
+        metrics["test"]["threshold"],
         threshold,
     )
     return metrics
+
+
+def evaluate_task(
+    labels: dict[str, np.ndarray],
+    scores: dict[str, np.ndarray],
+    *,
+    threshold: str,
+    bootstrap: int,
+    seed: int,
+    calibration_bins: int,
+) -> dict:
+    """Metrics of one task: threshold chosen on val, test and val metrics, test CIs.
+
+    Parameters
+    ----------
+    labels, scores : dict of str to numpy.ndarray
+        ``val`` and ``test`` labels (n,) and probabilities (n,) of the task.
+    threshold : {"max_f1", "youden"}
+    bootstrap, seed, calibration_bins : int
+
+    Returns
+    -------
+    dict
+        ``test``, ``val``, ``test_ci``, ``bootstrap``, ``bootstrap_used``, ``ci_note``,
+        ``metric_check`` and ``calibration``.
+    """
+    for split in ("val", "test"):
+        check_inputs(labels[split], scores[split], f"{split} split")
+    cut = choose_threshold(labels["val"], scores["val"], threshold)
+    test_ci = bootstrap_ci(labels["test"], scores["test"], bootstrap, seed, threshold=cut)
+    return {
+        "test": classification_metrics(labels["test"], scores["test"], cut),
+        "val": classification_metrics(labels["val"], scores["val"], cut),
+        "test_ci": {k: v for k, v in test_ci.items() if k.endswith("_ci95")},
+        "bootstrap": bootstrap,
+        "bootstrap_used": test_ci["bootstrap_used"],
+        "ci_note": "percentile bootstrap over test windows; threshold held at its val value",
+        "metric_check": f"AUROC/AUPRC/F1/MCC/accuracy/precision/recall agree with "
+        f"scikit-learn {sklearn.__version__} within {METRIC_TOLERANCE:g}",
+        "calibration": {
+            s: calibration(labels[s], scores[s], calibration_bins) for s in ("test", "val")
+        },
+    }

@@ -24,14 +24,14 @@ from peakcnn.intervals import read_bed, read_peaks, write_bed  # noqa: E402
 from peakcnn.io import atomic_path, write_json  # noqa: E402
 from peakcnn.logs import throughput  # noqa: E402
 from peakcnn.split import REGION_COLUMNS, SPLITS  # noqa: E402
-from peakcnn.windows import WINDOW_COLUMNS, read_blacklist  # noqa: E402
+from peakcnn.windows import NO_TASK, WINDOW_COLUMNS, read_blacklist  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
 STRATEGIES = ("gc_matched", "random", "flanks", "dinuc_shuffled")
 
-#: Columns of ``negatives.bed``: BED6+2 windows, their split, and their kind (``genome`` or
-#: ``dinuc_shuffle``: a shuffle of the positive window at these coordinates).
+#: Columns of ``negatives.bed``: BED6+3 windows (tasks "."), their split, and their kind
+#: (``genome`` or ``dinuc_shuffle``: a shuffle of the positive window at these coordinates).
 NEGATIVE_COLUMNS = WINDOW_COLUMNS + ["split", "kind"]
 
 
@@ -361,17 +361,17 @@ def sample_negatives(
     Parameters
     ----------
     positives_path : str
-        All positive windows (BED6+2), for the exclusion.
+        All positive windows (BED6+3), for the exclusion.
     assigned_path : str
-        Positive windows with their split (BED6+2+split).
+        Positive windows with their split (BED6+3+split).
     peaks_path : str
-        The peak file, for the exclusion.
+        The peaks of every task (BED, FASTA names: ``windows/peaks.bed``), for the exclusion.
     regions_path : str
         Split regions BED.
     fasta_path : str
         Indexed genome FASTA.
     negatives_path : str
-        Output BED6+2+split of negatives.
+        Output BED6+3+split of negatives.
     report_path : str
         Output JSON: strategy, counts and GC histograms per split.
     plot_path : str
@@ -460,6 +460,7 @@ def sample_negatives(
         ],
         score=0,
         strand=".",
+        tasks=NO_TASK,
     )
     result = {
         "strategy": weights,

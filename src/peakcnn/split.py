@@ -142,7 +142,7 @@ def split_windows(
     fasta_path : str
         Indexed genome FASTA.
     positives_path : str
-        Positive windows, BED6+2 (``WINDOW_COLUMNS``).
+        Positive windows, BED6+3 (``WINDOW_COLUMNS``).
     regions_path : str
         Output BED of split regions (``chrom start end split``).
     assigned_path : str

@@ -42,6 +42,7 @@ from torch import nn
 
 from peakcnn.dataset import load_split
 from peakcnn.devices import resolve_device, set_seed, set_threads
+from peakcnn.errors import InputError
 from peakcnn.inference import predict_logits
 from peakcnn.io import atomic_path, write_json
 from peakcnn.kmer import DEFAULT_C, fit_kmer_baseline
@@ -219,6 +220,7 @@ def train_epoch(
     amp_dtype: torch.dtype | None = None,
     scaler: torch.amp.GradScaler | None = None,
     augment_rc: bool = False,
+    length: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> float:
     """Run one epoch over shuffled minibatches; return the mean training loss.
@@ -247,8 +249,15 @@ def train_epoch(
         Autocast dtype (CUDA only).
     scaler : torch.amp.GradScaler, optional
         Loss scaler for fp16.
+    max_shift : int, default 0
+        Random shifts of training windows, up to this many bp either way; must match the
+        margin the dataset was built with (``build_dataset``'s ``max_shift``).
     augment_rc : bool, default False
         Replace each training window by its reverse complement with probability 1/2.
+    length : int, optional
+        Model input length. When ``x`` is longer (windows read with shift margins), each
+        window is cropped to ``length`` at a uniformly random offset, drawn anew every epoch
+        (random shifts of up to half the difference either way).
     progress : callable, optional
         Called with the number of windows done after each batch.
 
@@ -260,13 +269,21 @@ def train_epoch(
     n = len(x)
     order = torch.randperm(n, generator=generator)
     flips = torch.rand(n, generator=generator) < 0.5 if augment_rc else None
+    span = x.shape[2] - length if length else 0
+    offsets = torch.randint(0, span + 1, (n,), generator=generator) if span else None
     if x.device != order.device:
         order = order.to(x.device)
         flips = flips.to(x.device) if flips is not None else None
+        offsets = offsets.to(x.device) if offsets is not None else None
+    positions = torch.arange(length or 0, device=x.device)
     total = torch.zeros((), dtype=torch.float64, device=device)
     for first in range(0, n, batch_size):
         index = order[first : first + batch_size]
-        xb = x[index].to(device, non_blocking=True).float()
+        xb = x[index]
+        if offsets is not None:
+            columns = offsets[index, None] + positions
+            xb = xb.gather(2, columns[:, None, :].expand(-1, xb.shape[1], -1))
+        xb = xb.to(device, non_blocking=True).float()
         yb = y[index].to(device, non_blocking=True)
         if flips is not None:
             flip = flips[first : first + batch_size].to(device, non_blocking=True)
@@ -336,6 +353,27 @@ def validate(
         "val_auroc_tasks": aurocs,
         "val_auprc_tasks": auprcs,
     }
+
+
+def check_margin(train: dict, val: dict, max_shift: int, path: str) -> tuple[int, int]:
+    """Model input length and the shift margin of the training windows, checked.
+
+    Raises
+    ------
+    InputError
+        If the training windows' margin is not ``max_shift``, i.e. the dataset was built
+        for other shift settings.
+    """
+    length = int(val["x"].shape[2])
+    margin = int(train.get("margin", 0))
+    if margin != max_shift or train["x"].shape[2] != length + 2 * margin:
+        raise InputError(
+            f"training windows carry a {margin} bp shift margin ({train['x'].shape[2]} bp "
+            f"for {length} bp windows) but train.max_shift is {max_shift}; rebuild the "
+            "dataset (build_dataset) with the same train.max_shift",
+            path=path,
+        )
+    return length, margin
 
 
 def write_history(path: str, rows: list[dict]) -> None:
@@ -486,6 +524,7 @@ def train_model(
     patience: int = 5,
     pos_weight: str | float | None = None,
     augment_rc: bool = False,
+    max_shift: int = 0,
     rc_average: bool = False,
     amp: str = "auto",
     compile: bool = False,
@@ -569,6 +608,7 @@ def train_model(
     generator = set_seed(seed)
     target = resolve_device(device)
     train, val = load_split(train_path), load_split(val_path)
+    length, margin = check_margin(train, val, max_shift, train_path)
     own = resolve_architecture(model, architecture)
     warnings = split_warnings("train", train["y"]) + split_warnings("val", val["y"])
     for warning in warnings:
@@ -590,9 +630,11 @@ def train_model(
         "val_positives": val["y"].sum(axis=0).tolist(),
         "warnings": warnings,
     }
-    if model == "kmer_baseline":
+    common["max_shift"] = margin
+    if model == "kmer_baseline":  # k-mer counts hardly move with a shift: central windows
+        centred = {**train, "x": train["x"][:, :, margin : margin + length]}
         report = _fit_kmer(
-            train, val, model_path, history_path, own, weights, rc_average, target, common
+            centred, val, model_path, history_path, own, weights, rc_average, target, common
         )
         write_json(report_path, report)
         return report
@@ -600,7 +642,7 @@ def train_model(
     x = _on_device(torch.from_numpy(train["x"]), target)
     y = _on_device(torch.from_numpy(train["y"].astype(np.float32)), target)
     x_val = _on_device(torch.from_numpy(val["x"]), target)
-    hyperparameters = {"length": x.shape[2], "n_tasks": y.shape[1], **own}
+    hyperparameters = {"length": length, "n_tasks": y.shape[1], **own}
     if rc_average:
         hyperparameters["rc_average"] = True
     predictor = build_model(model, **hyperparameters).to(target)
@@ -685,6 +727,7 @@ def train_model(
             amp_dtype=amp_dtype,
             scaler=scaler,
             augment_rc=augment_rc,
+            length=length,
             progress=_progress_for(len(x), epoch, epochs),
         )
         if target.type == "cuda":

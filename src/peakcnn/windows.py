@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 
 import numpy as np
 import pandas as pd
@@ -24,9 +25,24 @@ from peakcnn.logs import throughput
 
 logger = logging.getLogger(__name__)
 
-#: Columns of ``windows/positives.bed`` (BED6+2): the window clipped to the chromosome, plus
-#: the number of N bases to pad on the left and right to reach the full window length.
-WINDOW_COLUMNS = ["chrom", "start", "end", "name", "score", "strand", "pad_left", "pad_right"]
+#: Columns of ``windows/positives.bed`` (BED6+3): the window clipped to the chromosome, the
+#: number of N bases to pad on the left and right to reach the full window length, and the
+#: comma-separated tasks (peak sets) the window is positive for ("." for none: negatives).
+WINDOW_COLUMNS = [
+    "chrom",
+    "start",
+    "end",
+    "name",
+    "score",
+    "strand",
+    "pad_left",
+    "pad_right",
+    "tasks",
+]
+
+#: Task separator in the ``tasks`` column, and the value of a window positive for no task.
+TASK_SEPARATOR = ","
+NO_TASK = "."
 
 
 def centre_windows(peaks: pd.DataFrame, length: int) -> pd.DataFrame:
@@ -35,19 +51,19 @@ def centre_windows(peaks: pd.DataFrame, length: int) -> pd.DataFrame:
     Parameters
     ----------
     peaks : pandas.DataFrame
-        Columns ``chrom, start, end, name, score, summit`` (summit offset, -1 for none).
+        Columns ``chrom, start, end, name, score, summit`` (summit offset, -1 for none) and
+        optionally ``tasks`` (the peak sets the window comes from).
     length : int
         Window length in bp (even).
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``chrom, centre, wstart, wend, name, score, used_summit``; ``wstart`` may be
-        negative and ``wend`` may pass the chromosome end.
+        Columns ``chrom, centre, wstart, wend, name, score, used_summit, tasks``; ``wstart``
+        may be negative and ``wend`` may pass the chromosome end.
     """
     has_summit = peaks["summit"].to_numpy() >= 0
-    midpoint = (peaks["start"].to_numpy() + peaks["end"].to_numpy()) // 2
-    centre = np.where(has_summit, peaks["start"].to_numpy() + peaks["summit"].to_numpy(), midpoint)
+    centre = peak_centres(peaks)
     return pd.DataFrame(
         {
             "chrom": peaks["chrom"].to_numpy(),
@@ -57,8 +73,16 @@ def centre_windows(peaks: pd.DataFrame, length: int) -> pd.DataFrame:
             "name": peaks["name"].to_numpy(),
             "score": peaks["score"].to_numpy(),
             "used_summit": has_summit,
+            "tasks": peaks["tasks"].to_numpy() if "tasks" in peaks else NO_TASK,
         }
     )
+
+
+def peak_centres(peaks: pd.DataFrame) -> np.ndarray:
+    """Summit position of each peak (``start + summit``), or its midpoint when it has none."""
+    start = peaks["start"].to_numpy()
+    summit = peaks["summit"].to_numpy()
+    return np.where(summit >= 0, start + summit, (start + peaks["end"].to_numpy()) // 2)
 
 
 def fit_to_chromosomes(
@@ -97,6 +121,7 @@ def fit_to_chromosomes(
             "strand": ".",
             "pad_left": pad_left,
             "pad_right": pad_right,
+            "tasks": windows["tasks"],
         }
     )
     by_chrom = {}
@@ -122,8 +147,8 @@ def resolve_overlaps(peaks: pd.DataFrame, policy: str) -> tuple[pd.DataFrame, di
         ``PEAK_COLUMNS`` rows.
     policy : {"keep", "merge", "strongest"}
         ``keep`` every peak; ``merge`` each cluster of overlapping peaks into one peak (its
-        window centred on the merged interval's midpoint); ``strongest`` keeps the peak with
-        the highest ``signal`` of each cluster.
+        window centred on the merged interval's midpoint, positive for the tasks of all its
+        peaks); ``strongest`` keeps the peak with the highest ``signal`` of each cluster.
 
     Returns
     -------
@@ -157,10 +182,70 @@ def resolve_overlaps(peaks: pd.DataFrame, policy: str) -> tuple[pd.DataFrame, di
             summit=[-1 if len(m) > 1 else s for m, s in zip(members, first["summit"], strict=True)],
             signal=[ordered["signal"].to_numpy()[m].max() for m in members],
         )
+        if "tasks" in ordered:
+            kept["tasks"] = [join_tasks(ordered["tasks"].to_numpy()[m]) for m in members]
     return kept.reset_index(drop=True), {
         "overlap_clusters": clusters,
         "overlap_removed": len(peaks) - len(kept),
     }
+
+
+def join_tasks(tasks) -> str:
+    """One ``tasks`` value from task names or ``tasks`` values: unique, sorted, comma-joined."""
+    names = {name for value in tasks for name in split_tasks(value)}
+    return TASK_SEPARATOR.join(sorted(names)) or NO_TASK
+
+
+def split_tasks(value: str) -> list[str]:
+    """Return the task names of one ``tasks`` value (none for ``NO_TASK``)."""
+    return [] if value == NO_TASK else value.split(TASK_SEPARATOR)
+
+
+def label_tasks(
+    windows: pd.DataFrame, peaks: pd.DataFrame, length: int, label_width: int
+) -> list[str]:
+    """Tasks each window is positive for: those with a peak centred in its central region.
+
+    A window is positive for a task when the summit (or midpoint) of one of that task's peaks
+    lies within the central ``label_width`` bp of the window; the tasks the window was made
+    from (its ``tasks``, e.g. all peaks of a merged cluster) always count.
+
+    Parameters
+    ----------
+    windows : pandas.DataFrame
+        ``WINDOW_COLUMNS`` rows (clipped coordinates plus padding).
+    peaks : pandas.DataFrame
+        Every peak of every task (``chrom, start, end, summit, tasks``), FASTA names.
+    length, label_width : int
+        Window length and central labelling region, in bp.
+
+    Returns
+    -------
+    list of str
+        One ``tasks`` value per window.
+    """
+    if windows.empty:
+        return []
+    centre = (windows["start"] - windows["pad_left"]).to_numpy() + length // 2
+    central = pd.DataFrame(
+        {
+            "chrom": windows["chrom"].to_numpy(),
+            "start": np.maximum(0, centre - label_width // 2),
+            "end": centre - label_width // 2 + label_width,
+            "row": np.arange(len(windows)),
+        }
+    )
+    summits = peak_centres(peaks)
+    points = pd.DataFrame(
+        {"chrom": peaks["chrom"].to_numpy(), "start": summits, "end": summits + 1}
+    ).assign(tasks=peaks["tasks"].to_numpy())
+    found = [set(split_tasks(value)) for value in windows["tasks"]]
+    hits = pybedtools.BedTool.from_dataframe(central).intersect(
+        pybedtools.BedTool.from_dataframe(points), wa=True, wb=True
+    )
+    for fields in hits:
+        found[int(fields[3])].add(fields[7])
+    return [join_tasks(names) for names in found]
 
 
 def n_fractions(windows: pd.DataFrame, fasta_path: str, length: int) -> np.ndarray:
@@ -233,13 +318,75 @@ def select_contigs(
     }
 
 
+def _add_counts(total: dict, counts: dict) -> dict:
+    """Add one task's counts into ``total``: numbers summed, dicts merged, lists united.
+
+    Other values (e.g. the FASTA name a contig was renamed to) are the same for every task.
+    """
+    for key, value in counts.items():
+        if isinstance(value, dict):
+            total[key] = _add_counts(dict(total.get(key, {})), value)
+        elif isinstance(value, list):
+            total[key] = sorted(set(total.get(key, [])) | set(value))
+        elif isinstance(value, int | float):
+            total[key] = total.get(key, 0) + value
+        else:
+            total[key] = value
+    return total
+
+
+def read_task_peaks(
+    peaks_paths: dict[str, str],
+    records: dict[str, str],
+    *,
+    aliases: dict[str, str],
+    include: list[str],
+    exclude: list[str],
+) -> tuple[pd.DataFrame, dict]:
+    """Read every task's peak file and keep its peaks on the selected FASTA records.
+
+    Returns all kept peaks (``PEAK_COLUMNS`` plus ``tasks``, FASTA names) and the counts of
+    each task (``input_peaks``, ``file_lines`` and those of ``select_contigs``).
+
+    Raises
+    ------
+    InputError
+        If no peak of a task is left on the selected records.
+    """
+    tables, by_task = [], {}
+    for task, path in peaks_paths.items():
+        table = read_peaks(path)
+        peaks, counts = select_contigs(
+            table.peaks, records, aliases=aliases, include=include, exclude=exclude
+        )
+        if peaks.empty:
+            raise InputError(
+                f"no peak of task {task!r} left on the selected FASTA records (peak contigs "
+                f"{sorted(set(table.peaks['chrom']))[:5]}, FASTA records {list(records)[:5]}, "
+                f"excluded {counts['excluded_records'][:5]}); use matching chromosome "
+                "names, windows.chrom_aliases, or windows.include_contigs/exclude_contigs",
+                path,
+            )
+        tables.append(peaks.assign(tasks=task))
+        by_task[task] = {"input_peaks": len(table.peaks), "file_lines": table.counts, **counts}
+    return pd.concat(tables, ignore_index=True), by_task
+
+
+def write_peaks(peaks: pd.DataFrame, path: str) -> None:
+    """Write the kept peaks of all tasks (FASTA names) as BED4 ``chrom start end task``."""
+    ordered = peaks.sort_values(["chrom", "start", "end"], kind="stable")
+    write_bed(ordered, path, ["chrom", "start", "end", "tasks"])
+
+
 def make_windows(
-    peaks_path: str,
+    peaks_path: str | dict[str, str],
     fasta_path: str,
     positives_path: str,
     summary_path: str,
     *,
+    all_peaks_path: str | None = None,
     length: int = 800,
+    label_width: int = 200,
     chrom_end: str = "pad",
     overlap_policy: str = "keep",
     max_n_fraction: float = 1.0,
@@ -249,31 +396,42 @@ def make_windows(
     chrom_alias_file: str | None = None,
     blacklist: str | None = None,
 ) -> dict:
-    """Turn a peak file into summit-centred positive windows, counting every peak's fate.
+    """Turn peak files into summit-centred positive windows, counting every peak's fate.
 
     Peak contig names are matched to FASTA records (exact, alias table, or an unambiguous
     ``Chr1``/``chr1``/``1`` match); peaks on contigs absent from the FASTA or on excluded
     contigs (organelles and unplaced scaffolds by default) are counted and skipped, an error
-    only if none remain. Exact duplicates (same chromosome and centre) are kept once and
-    counted; overlapping peaks follow ``overlap_policy``; windows with more than
-    ``max_n_fraction`` non-ACGT bases are dropped and counted.
+    only if none of a task remain. Windows are made from the peaks of all tasks together:
+    exact duplicates (same chromosome and centre) are kept once and counted; overlapping
+    peaks follow ``overlap_policy``; windows with more than ``max_n_fraction`` non-ACGT bases
+    are dropped and counted. Each window is labelled with every task that has a peak centred
+    in its central ``label_width`` bp (see ``label_tasks``).
 
     Parameters
     ----------
-    peaks_path : str
-        BED or narrowPeak file.
+    peaks_path : str or dict of str to str
+        BED or narrowPeak file, or one per task (task name → file) for multi-task labels. A
+        single file is the one task ``peaks``.
     fasta_path : str
         Indexed genome FASTA.
     positives_path : str
-        Output BED6+2 (``WINDOW_COLUMNS``), sorted in FASTA chromosome order then by start.
+        Output BED6+3 (``WINDOW_COLUMNS``), sorted in FASTA chromosome order then by start.
     summary_path : str
-        Output JSON with the counts.
+        Output JSON with the counts, in total and per task.
+    all_peaks_path : str, optional
+        Output BED4 of every kept peak of every task with FASTA names (``chrom start end
+        task``), which negatives must avoid.
     length : int, default 800
         Window length in bp (even).
+    label_width : int, default 200
+        Central region in bp within which another task's peak centre makes the window
+        positive for that task too (at most ``length``; a larger value is capped, logged and
+        recorded).
     chrom_end : {"pad", "drop"}, default "pad"
         Windows that run off a chromosome end are padded with N or dropped.
     overlap_policy : {"keep", "merge", "strongest"}, default "keep"
-        What to do with peaks whose intervals overlap (see ``resolve_overlaps``).
+        What to do with peaks whose intervals overlap (see ``resolve_overlaps``); applied to
+        the peaks of all tasks together.
     max_n_fraction : float, default 1.0
         Largest fraction of N/IUPAC/padding allowed in a positive window (1.0: no cap).
     include_contigs : list of str, optional
@@ -295,31 +453,28 @@ def make_windows(
     """
     if length <= 0 or length % 2:
         raise InputError(f"windows.length {length} must be a positive even number of bp")
+    if label_width <= 0:
+        raise InputError(f"windows.label_width {label_width} must be a positive number of bp")
+    if label_width > length:
+        logger.warning("windows.label_width %d > length %d: using %d", label_width, length, length)
+        label_width = length
     if chrom_end not in ("pad", "drop"):
         raise InputError(f"windows.chrom_end {chrom_end!r} must be 'pad' or 'drop'")
+    paths = {"peaks": peaks_path} if isinstance(peaks_path, str) else dict(peaks_path)
     with throughput("make_windows", "windows") as rate:
-        table = read_peaks(peaks_path)
         records = fasta_descriptions(fasta_path)
         sizes = chromosome_sizes(fasta_path)
         aliases = dict(chrom_aliases or {})
         if chrom_alias_file:
             aliases = read_alias_file(chrom_alias_file, set(records)) | aliases
-        peaks, contig_counts = select_contigs(
-            table.peaks,
+        all_peaks, by_task = read_task_peaks(
+            paths,
             records,
             aliases=aliases,
             include=list(include_contigs or []),
             exclude=DEFAULT_EXCLUDE if exclude_contigs is None else list(exclude_contigs),
         )
-        if peaks.empty:
-            raise InputError(
-                f"no peak left on the selected FASTA records (peak contigs "
-                f"{sorted(set(table.peaks['chrom']))[:5]}, FASTA records {list(records)[:5]}, "
-                f"excluded {contig_counts['excluded_records'][:5]}); use matching chromosome "
-                "names, windows.chrom_aliases, or windows.include_contigs/exclude_contigs",
-                peaks_path,
-            )
-        peaks, overlap_counts = resolve_overlaps(peaks, overlap_policy)
+        peaks, overlap_counts = resolve_overlaps(all_peaks, overlap_policy)
         windows = centre_windows(peaks, length)
         duplicated = windows.duplicated(subset=["chrom", "centre"]).to_numpy()
         windows = windows[~duplicated]
@@ -327,20 +482,27 @@ def make_windows(
         too_many_n = n_fractions(kept, fasta_path, length) > max_n_fraction
         kept = kept[~too_many_n]
         blacklisted = overlaps_blacklist(kept, blacklist)
-        kept = kept[~blacklisted]
+        kept = kept[~blacklisted].reset_index(drop=True)
+        kept["tasks"] = label_tasks(kept, all_peaks, length, label_width)
         order = {name: index for index, name in enumerate(sizes)}
         kept = kept.sort_values(
             ["chrom", "start"], key=lambda c: c.map(order) if c.name == "chrom" else c
         )
         write_bed(kept, positives_path, WINDOW_COLUMNS)
+        if all_peaks_path:
+            write_peaks(all_peaks, all_peaks_path)
         rate["count"] = len(kept)
+    totals: dict = {}
+    for counts in by_task.values():
+        _add_counts(totals, counts)
+    labels = [split_tasks(value) for value in kept["tasks"]]
     summary = {
-        "input_peaks": len(table.peaks),
-        "file_lines": table.counts,
+        "tasks": list(paths),
+        **totals,
         "length": length,
+        "label_width": label_width,
         "chrom_end": chrom_end,
         "overlap_policy": overlap_policy,
-        **contig_counts,
         **overlap_counts,
         "centred_on_summit": int(windows["used_summit"].sum()),
         "centred_on_midpoint": int((~windows["used_summit"]).sum()),
@@ -352,8 +514,18 @@ def make_windows(
         "blacklist": blacklist,
         "dropped_in_blacklist": int(blacklisted.sum()),
         "windows": len(kept),
+        "positive_windows_by_task": {
+            task: sum(task in names for names in labels) for task in paths
+        },
+        "windows_by_number_of_tasks": {
+            str(n): int(c) for n, c in sorted(Counter(map(len, labels)).items())
+        },
+        "by_task": by_task,
         "by_chromosome": by_chrom,
     }
     write_json(summary_path, summary)
-    logger.info("windows summary: %s", {k: v for k, v in summary.items() if k != "by_chromosome"})
+    logger.info(
+        "windows summary: %s",
+        {k: v for k, v in summary.items() if k not in ("by_chromosome", "by_task")},
+    )
     return summary

@@ -25,6 +25,25 @@ def get_source_params(kind):
     )
 
 
+def dataset_tasks(dataset):
+    """Task name -> peak source of a dataset: its peak sets, or one task named after it."""
+    peaks = config["datasets"][dataset]["peaks"]
+    return {dataset: peaks} if isinstance(peaks.get("source"), str) else dict(peaks)
+
+
+def get_task_source(wildcards):
+    """Params function: one task's peak source entry as canonical JSON."""
+    return json.dumps(dataset_tasks(wildcards.dataset)[wildcards.task], sort_keys=True)
+
+
+def get_task_peaks(wildcards):
+    """Input function: the fetched peak file of every task of a dataset, in task order."""
+    return [
+        f"results/{wildcards.dataset}/peaks/{task}.bed"
+        for task in dataset_tasks(wildcards.dataset)
+    ]
+
+
 def get_windows_file(key):
     """An optional file of the windows section (alias file, blacklist) as a rule input."""
     path = config["windows"].get(key)

@@ -14,23 +14,23 @@ rule fetch_genome:
 
 
 rule fetch_peaks:
-    """Download (or copy) the peak BED/narrowPeak file, verify its checksum, decompress it."""
+    """Download (or copy) one task's peak BED/narrowPeak file, verify its checksum, decompress it."""
     output:
-        bed="results/{dataset}/peaks/peaks.bed",
+        bed="results/{dataset}/peaks/{task}.bed",
     log:
-        "logs/fetch_peaks/{dataset}.log",
+        "logs/fetch_peaks/{dataset}/{task}.log",
     conda:
         "../../envs/data.yaml"
     params:
-        cfg=get_source_params("peaks"),
+        cfg=get_task_source,
     script:
         "../scripts/fetch_peaks.py"
 
 
 rule make_windows:
-    """Fixed-length windows on peak summits (midpoint fallback); ends padded or dropped."""
+    """Fixed-length windows on the summits of all peak sets, labelled per task; ends padded."""
     input:
-        peaks=rules.fetch_peaks.output.bed,
+        peaks=get_task_peaks,
         fasta=rules.fetch_genome.output.fasta,
         fai=rules.fetch_genome.output.fai,
         aliases=get_windows_file("chrom_alias_file"),
@@ -38,6 +38,7 @@ rule make_windows:
         code=library_sources("windows"),
     output:
         positives="results/{dataset}/windows/positives.bed",
+        all_peaks="results/{dataset}/windows/peaks.bed",
         summary=report(
             "results/{dataset}/windows/summary.json",
             caption="../report/windows.rst",
@@ -49,6 +50,7 @@ rule make_windows:
     conda:
         "../../envs/data.yaml"
     params:
+        tasks=lambda wildcards: list(dataset_tasks(wildcards.dataset)),
         cfg=stage_params("windows"),
     script:
         "../scripts/make_windows.py"
@@ -80,7 +82,7 @@ rule sample_negatives:
     input:
         positives=rules.make_windows.output.positives,
         assigned=rules.split_windows.output.assigned,
-        peaks=rules.fetch_peaks.output.bed,
+        peaks=rules.make_windows.output.all_peaks,
         regions=rules.split_windows.output.regions,
         fasta=rules.fetch_genome.output.fasta,
         fai=rules.fetch_genome.output.fai,
@@ -133,10 +135,12 @@ rule build_dataset:
     conda:
         "../../envs/data.yaml"
     params:
+        tasks=lambda wildcards: list(dataset_tasks(wildcards.dataset)),
         cfg=stage_params(
             None,
             window_length=config["windows"]["length"],
             seed=config["negatives"]["seed"],
+            max_shift=config["train"]["max_shift"],
         ),
     script:
         "../scripts/build_dataset.py"

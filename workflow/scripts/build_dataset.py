@@ -4,7 +4,7 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # this checkout's peakcnn
+sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # our peakcnn
 
 from peakcnn.dataset import build_dataset
 from peakcnn.logs import log_to_file
@@ -15,7 +15,7 @@ build_dataset(
     negatives_path=snakemake.input.negatives,
     split_paths={split: snakemake.output[split] for split in ("train", "val", "test")},
     split_report_path=snakemake.output.report,
-    task=snakemake.wildcards.dataset,
+    tasks=list(snakemake.params.tasks),
     fasta_path=snakemake.input.fasta,
     split_summary=json.loads(Path(snakemake.input.summary).read_text()),
     **json.loads(snakemake.params.cfg),

@@ -4,14 +4,15 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # this checkout's peakcnn
+sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # our peakcnn
 
 from peakcnn.logs import log_to_file
 from peakcnn.windows import make_windows
 
 log_to_file(snakemake.log[0])
 make_windows(
-    peaks_path=snakemake.input.peaks,
+    peaks_path=dict(zip(snakemake.params.tasks, snakemake.input.peaks, strict=True)),
+    all_peaks_path=snakemake.output.all_peaks,
     fasta_path=snakemake.input.fasta,
     positives_path=snakemake.output.positives,
     summary_path=snakemake.output.summary,
