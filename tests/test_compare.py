@@ -153,3 +153,23 @@ def test_multitask_predictions_are_compared_on_macro_means(two_models, tmp_path)
     expected = (auroc(labels, strong) - auroc(labels, weak)) / 2
     assert strong_row["auroc_delta"] == pytest.approx(expected)
     assert strong_row["auroc_delta_ci95_low"] > 0
+
+
+def test_fold_summary_reports_each_fold_and_the_spread(tmp_path):
+    from peakcnn.folds import summarise_folds
+
+    paths = {}
+    for fold, value in (("fold0", 0.8), ("fold1", 0.9), ("fold2", 1.0)):
+        paths[fold] = {}
+        for model, offset in (("basset", 0.0), ("kmer_baseline", -0.1)):
+            test = {"auroc": value + offset, "auprc": 0.5, "positive_fraction": 0.5}
+            test.update(f1=0.5, mcc=0.1, accuracy=0.5, n=100)
+            path = tmp_path / f"{fold}_{model}.json"
+            path.write_text(json.dumps({"test": test}))
+            paths[fold][model] = str(path)
+    summary = summarise_folds(paths, str(tmp_path / "folds.tsv"), str(tmp_path / "folds.json"))
+    basset = summary["models"]["basset"]["auroc"]
+    assert basset["mean"] == pytest.approx(0.9) and basset["sd"] == pytest.approx(0.1)
+    assert summary["models"]["kmer_baseline"]["auroc"]["min"] == pytest.approx(0.7)
+    table = pd.read_csv(tmp_path / "folds.tsv", sep="\t")
+    assert len(table) == 6 and set(table["fold"]) == {"fold0", "fold1", "fold2"}

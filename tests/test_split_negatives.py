@@ -401,3 +401,62 @@ def test_training_windows_carry_shift_margins_and_the_leak_check_covers_them(tmp
     # margins reaching into another split's windows fail the leak check
     with pytest.raises(InputError, match="shift margins"):
         build("huge", 5000)
+
+
+def test_chromosome_folds_hold_out_every_chromosome_once():
+    from peakcnn.split import fold_chromosome_groups, fold_regions
+
+    sizes = {"Chr1": 100, "Chr2": 90, "Chr3": 80, "Chr4": 70, "Chr5": 60, "ChrM": 5}
+    with_peaks = {k: v for k, v in sizes.items() if k != "ChrM"}
+    groups = fold_chromosome_groups(with_peaks, 3)
+    assert sorted(c for g in groups for c in g) == sorted(with_peaks)
+    totals = [sum(with_peaks[c] for c in g) for g in groups]
+    assert sorted(totals) == [100, 150, 150]  # the best possible split of these sizes
+    held = {"test": [], "val": []}
+    for fold in range(3):
+        regions = fold_regions(sizes, with_peaks, "chromosome", 3, fold, 0)
+        assert regions.set_index("chrom").loc["ChrM", "split"] == "train"
+        for split in held:
+            held[split] += regions.loc[regions["split"] == split, "chrom"].tolist()
+    assert sorted(held["test"]) == sorted(held["val"]) == sorted(with_peaks)
+    with pytest.raises(InputError, match="at least 6 chromosomes"):
+        fold_regions(sizes, with_peaks, "chromosome", 6, 0, 0)
+
+
+def test_block_folds_tile_each_chromosome_with_gaps():
+    from peakcnn.split import fold_block_regions
+
+    tested = []
+    for fold in range(5):
+        regions = fold_block_regions({"c": 1000}, 5, fold, 20)
+        ordered = regions.sort_values("start")
+        # no overlap, and a gap of 20 bp wherever the split changes
+        assert (ordered["start"].to_numpy()[1:] - ordered["end"].to_numpy()[:-1] == 20).all()
+        assert list(regions["split"]).count("test") == list(regions["split"]).count("val") == 1
+        test = regions[regions["split"] == "test"].iloc[0]
+        tested.append((test["start"], test["end"]))
+    assert tested[0] == (0, 190) and tested[2] == (410, 590) and tested[4] == (810, 1000)
+
+
+def test_fold_splits_assign_every_positive_to_test_once(tmp_path):
+    fasta, peaks, paths = prepare_split(tmp_path)
+    test_names = []
+    for fold in range(3):
+        out = {k: str(tmp_path / f"f{fold}_{k}") for k in ("regions", "assigned", "summary")}
+        summary = split_windows(
+            fasta,
+            paths["pos.bed"],
+            out["regions"],
+            out["assigned"],
+            out["summary"],
+            method="blocks",
+            gap=400,
+            window_length=200,
+            folds=3,
+            fold=fold,
+        )
+        assert summary["folds"] == 3 and summary["fold"] == fold
+        assigned = read_bed(out["assigned"], WINDOW_COLUMNS + ["split"])
+        test_names += assigned.loc[assigned["split"] == "test", "name"].tolist()
+    assert len(test_names) == len(set(test_names))  # no window is tested twice
+    assert len(test_names) > 60  # of 75, a few fall in gaps

@@ -90,6 +90,74 @@ def block_regions(
     return pd.DataFrame(rows, columns=REGION_COLUMNS)
 
 
+def fold_chromosome_groups(sizes: dict[str, int], folds: int) -> list[list[str]]:
+    """Deal chromosomes into ``folds`` groups of similar total size.
+
+    Largest first, each to the group with the smallest total so far (ties: the first group),
+    so the result depends only on sizes, not on names.
+    """
+    groups: list[list[str]] = [[] for _ in range(folds)]
+    totals = [0] * folds
+    for name, size in sorted(sizes.items(), key=lambda item: (-item[1], item[0])):
+        smallest = totals.index(min(totals))
+        groups[smallest].append(name)
+        totals[smallest] += size
+    return groups
+
+
+def fold_block_regions(sizes: dict[str, int], folds: int, fold: int, gap: int) -> pd.DataFrame:
+    """Cut every chromosome into ``folds`` equal blocks: block ``fold`` is test, the next val.
+
+    Adjacent blocks of different splits are separated by ``gap`` bp (half taken from each);
+    adjacent training blocks are joined.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``REGION_COLUMNS`` rows, BED 0-based half-open.
+    """
+    role = {fold: "test", (fold + 1) % folds: "val"}
+    rows = []
+    for name, size in sizes.items():
+        bounds = [int(round(size * b / folds)) for b in range(folds + 1)]
+        blocks = [(bounds[b], bounds[b + 1], role.get(b, "train")) for b in range(folds)]
+        merged = [list(blocks[0])]
+        for start, end, split in blocks[1:]:
+            if split == merged[-1][2]:
+                merged[-1][1] = end
+            else:
+                merged.append([start, end, split])
+        for index, (start, end, split) in enumerate(merged):
+            start += 0 if index == 0 else gap - gap // 2
+            end -= 0 if index == len(merged) - 1 else gap // 2
+            if end > start:
+                rows.append((name, start, end, split))
+    return pd.DataFrame(rows, columns=REGION_COLUMNS)
+
+
+def fold_regions(
+    sizes: dict[str, int], with_peaks: dict[str, int], method: str, folds: int, fold: int, gap: int
+) -> pd.DataFrame:
+    """Split regions of fold ``fold`` of ``folds``: test = its group, val = the next group.
+
+    Chromosome folds deal the chromosomes that carry peaks into groups of similar size
+    (chromosomes without peaks train); block folds cut every chromosome into equal blocks.
+    """
+    if not 0 <= fold < folds:
+        raise InputError(f"fold {fold} is not in 0..{folds - 1} (split.folds {folds})")
+    if method == "blocks":
+        return fold_block_regions(sizes, folds, fold, gap)
+    if len(with_peaks) < folds:
+        raise InputError(
+            f"split.folds {folds} needs at least {folds} chromosomes with peaks, the genome has "
+            f"{len(with_peaks)}; use fewer folds or split.method blocks"
+        )
+    groups = fold_chromosome_groups(with_peaks, folds)
+    split_of = {c: "test" for c in groups[fold]} | {c: "val" for c in groups[(fold + 1) % folds]}
+    rows = [(name, 0, size, split_of.get(name, "train")) for name, size in sizes.items()]
+    return pd.DataFrame(rows, columns=REGION_COLUMNS)
+
+
 def split_regions(
     sizes: dict[str, int],
     chroms_with_peaks: set[str],
@@ -100,15 +168,23 @@ def split_regions(
     val_fraction: float,
     test_fraction: float,
     gap: int,
+    folds: int = 0,
+    fold: int = 0,
 ) -> tuple[str, pd.DataFrame]:
     """Return the resolved method and the split regions for a genome.
 
     ``method="auto"`` splits by chromosome when at least three chromosomes carry peaks
     (val/test chosen by size unless named), else by position blocks within chromosomes.
+    With ``folds`` >= 3, the regions are those of fold ``fold`` (see ``fold_regions``); the
+    named chromosomes and fractions are then not used.
     """
     with_peaks = {c: size for c, size in sizes.items() if c in chroms_with_peaks}
     if method == "auto":
         method = "chromosome" if len(with_peaks) >= 3 else "blocks"
+    if method in ("chromosome", "blocks") and folds:
+        if folds < 3:
+            raise InputError(f"split.folds {folds}: use 0 (one split) or at least 3 folds")
+        return method, fold_regions(sizes, with_peaks, method, folds, fold, gap)
     if method == "chromosome":
         test = list(test_chroms or choose_chromosomes(with_peaks, test_fraction, set()))
         val = list(val_chroms or choose_chromosomes(with_peaks, val_fraction, set(test)))
@@ -132,6 +208,8 @@ def split_windows(
     test_fraction: float = 0.15,
     gap: int = 100_000,
     window_length: int = 800,
+    folds: int = 0,
+    fold: int = 0,
 ) -> dict:
     """Define split regions and assign each positive window to the region holding its centre.
 
@@ -158,6 +236,9 @@ def split_windows(
         Gap between blocks in bp (blocks method); must be >= ``window_length``.
     window_length : int, default 800
         Window length, for the gap check.
+    folds, fold : int, default 0
+        k-fold cross-validation: with ``folds`` >= 3, the regions of fold ``fold`` (test =
+        fold ``fold``, val = the next fold, train = the rest); 0 = one split.
 
     Returns
     -------
@@ -180,12 +261,16 @@ def split_windows(
         val_fraction=val_fraction,
         test_fraction=test_fraction,
         gap=gap,
+        folds=folds,
+        fold=fold,
     )
     positives["split"] = assign_splits(positives, regions)
     in_gap = positives["split"] == ""
     counts = positives.loc[~in_gap, "split"].value_counts()
     summary = {
         "method": method,
+        "folds": folds,
+        "fold": fold if folds else None,
         "regions": regions.to_dict(orient="records"),
         "positives": {split: int(counts.get(split, 0)) for split in SPLITS},
         "positives_in_gaps": int(in_gap.sum()),
