@@ -13,13 +13,7 @@ import pandas as pd  # noqa: E402
 import pybedtools  # noqa: E402
 
 from peakcnn.errors import InputError  # noqa: E402
-from peakcnn.genome import (  # noqa: E402
-    chromosome_codes,
-    gc_fraction,
-    n_fraction,
-    open_fasta,
-    window_codes,  # noqa: E402
-)
+from peakcnn.genome import window_composition  # noqa: E402
 from peakcnn.intervals import read_bed, read_peaks, write_bed  # noqa: E402
 from peakcnn.io import atomic_path, write_json  # noqa: E402
 from peakcnn.logs import throughput  # noqa: E402
@@ -83,7 +77,7 @@ def candidate_windows(
 
 
 def window_gc(windows: pd.DataFrame, fasta_path: str, length: int) -> tuple[np.ndarray, np.ndarray]:
-    """Return the GC fraction and the non-ACGT fraction of each window, one chromosome at a time.
+    """Return the GC fraction and the non-ACGT fraction of each window (``window_composition``).
 
     Parameters
     ----------
@@ -101,19 +95,9 @@ def window_gc(windows: pd.DataFrame, fasta_path: str, length: int) -> tuple[np.n
     numpy.ndarray of float64, shape (n,)
         Fraction of N, other IUPAC codes and padding.
     """
-    gc = np.full(len(windows), np.nan)
-    ns = np.zeros(len(windows))
-    fasta = open_fasta(fasta_path)
-    try:
-        for chrom, rows in windows.groupby("chrom", sort=False).indices.items():
-            codes = window_codes(
-                chromosome_codes(fasta, chrom), windows["start"].to_numpy()[rows], length
-            )
-            gc[rows] = gc_fraction(codes)
-            ns[rows] = n_fraction(codes)
-    finally:
-        fasta.close()
-    return gc, ns
+    return window_composition(
+        fasta_path, windows["chrom"].to_numpy(), windows["start"].to_numpy(), length
+    )
 
 
 def match_gc(
