@@ -132,6 +132,47 @@ def test_window_composition_matches_a_naive_reference(tmp_path, line_end):
     assert empty[0].shape == empty[1].shape == (0,)
 
 
+@pytest.mark.parametrize("line_end", [b"\n", b"\r\n"])
+def test_encode_windows_matches_a_naive_reference(tmp_path, line_end):
+    rng = np.random.default_rng(2)
+    path = tmp_path / "random.fa"
+    records = random_fasta(path, rng, line_end)
+    length = 130
+    windows = random_windows(records, rng, 300, length).assign(pad_left=0)
+    shift = rng.integers(0, 3, len(windows))  # start - pad_left is the unclipped start
+    windows = windows.assign(start=windows["start"] + shift, pad_left=shift)
+    x, totals = encode_windows(windows, str(path), length)
+    reference = np.zeros((len(windows), 4, length), dtype=np.uint8)
+    n_bases = other = padded = with_n = 0
+    for row, (chrom, start) in enumerate(
+        zip(windows["chrom"], windows["start"] - windows["pad_left"], strict=True)
+    ):
+        sequence = records[chrom]
+        outside = 0
+        for j in range(length):
+            position = start + j
+            if not 0 <= position < len(sequence):
+                outside += 1
+                continue
+            base = chr(sequence[position]).upper()
+            if base in "ACGT":
+                reference[row, "ACGT".index(base), j] = 1
+            elif base == "N":
+                n_bases += 1
+            else:
+                other += 1
+        padded += outside
+        with_n += int(reference[row].sum() < length)
+    assert x.dtype == np.uint8 and x.flags.c_contiguous
+    np.testing.assert_array_equal(x, reference)
+    assert totals == {
+        "windows_with_n": with_n,
+        "n_bases": n_bases,
+        "other_iupac_bases": other,
+        "padded_bases": padded,
+    }
+
+
 def test_encode_windows_counts_padding_n_and_iupac(tiny_fasta):
     windows = pd.DataFrame(
         {"chrom": ["chrA", "chrB", "chrB"], "start": [0, 40, 150], "pad_left": [5, 0, 0]}

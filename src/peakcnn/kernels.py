@@ -1,4 +1,4 @@
-"""Compiled (numba) loops over raw FASTA bytes.
+"""Compiled (numba) loops over raw FASTA bytes, shared by ``genome`` and ``encode``.
 
 They live in one module because numba's on-disk cache of a function is keyed on its own source
 file only: a kernel that inlines a helper from another file would keep a stale copy of it, so
@@ -72,3 +72,45 @@ def composition_kernel(
             acgt += is_gc | (base == 65) | (base == 84)
         gc[index] = strong / acgt if acgt > 0 else np.nan
         non_acgt[index] = (length - acgt) / length
+
+
+#: Upper-case ASCII of the 4 channels, in order.
+CHANNEL_LETTERS = np.frombuffer(b"ACGT", dtype=np.uint8).copy()
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def encode_kernel(
+    data: np.ndarray,
+    layouts: np.ndarray,
+    records: np.ndarray,
+    starts: np.ndarray,
+    rows: np.ndarray,
+    length: int,
+    letters: np.ndarray,
+    out: np.ndarray,
+    counts: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    """Write window ``i`` to ``out[rows[i]]`` ((4, length), every byte) and its counts.
+
+    Window ``i`` starts at ``starts[i]`` in the record whose layout is
+    ``layouts[records[i]]`` (see ``gather_window``). Counts are N bases, other non-ACGT
+    bases and padded positions (``COUNT_COLUMNS``).
+    """
+    scratch = np.empty(length, dtype=np.uint8)
+    for index in range(starts.shape[0]):
+        padded = gather_window(data, layouts[records[index]], starts[index], length, scratch)
+        target = out[rows[index]]
+        for channel in range(4):
+            letter = letters[channel]
+            row = target[channel]
+            for j in range(uint64(length)):
+                row[j] = scratch[j] == letter
+        acgt = 0
+        n_bases = 0
+        for j in range(uint64(length)):
+            base = scratch[j]
+            acgt += (base == 65) | (base == 67) | (base == 71) | (base == 84)
+            n_bases += base == 78
+        counts[rows[index], 0] = n_bases
+        counts[rows[index], 1] = length - acgt - n_bases - padded
+        counts[rows[index], 2] = padded
