@@ -173,6 +173,14 @@ def test_encode_windows_matches_a_naive_reference(tmp_path, line_end):
     }
 
 
+def test_one_hot_sequence_matches_the_code_table_for_every_byte():
+    every_byte = np.arange(256, dtype=np.uint8).repeat(3)
+    x = one_hot_sequence(every_byte)
+    codes = CODE_TABLE[every_byte]
+    np.testing.assert_array_equal(x, (np.arange(4)[:, None] == codes[None, :]).astype(np.uint8))
+    assert one_hot_sequence("").shape == (4, 0)
+
+
 def test_encode_windows_counts_padding_n_and_iupac(tiny_fasta):
     windows = pd.DataFrame(
         {"chrom": ["chrA", "chrB", "chrB"], "start": [0, 40, 150], "pad_left": [5, 0, 0]}

@@ -10,13 +10,13 @@ chromosome end; those positions stay all-zero (N padding) and are counted.
 from __future__ import annotations
 
 import logging
+import sys
 
-import numba
 import numpy as np
 import pandas as pd
 
-from peakcnn.genome import CODE_TABLE, open_fasta, window_layouts
-from peakcnn.kernels import CHANNEL_LETTERS, encode_kernel
+from peakcnn.genome import open_fasta, window_layouts
+from peakcnn.kernels import CHANNEL_LETTERS, encode_kernel, rows_kernel
 
 logger = logging.getLogger(__name__)
 
@@ -81,26 +81,6 @@ def encode_bytes(
     return x, counts
 
 
-def _row_patterns() -> np.ndarray:
-    """Return the byte → uint32 table whose 4 little-endian bytes are that base's one-hot row."""
-    patterns = np.zeros(256, dtype=np.uint32)
-    for code in range(4):
-        patterns[CODE_TABLE == code] = np.uint32(1) << np.uint32(8 * code)
-    return patterns
-
-
-ROW_PATTERNS = _row_patterns()
-
-
-@numba.njit(cache=True, nogil=True)
-def _rows_kernel(
-    sequence: np.ndarray, patterns: np.ndarray, rows: np.ndarray
-) -> None:  # pragma: no cover
-    """Write base i's one-hot row (4 bytes) as one uint32: ``rows[i] = patterns[sequence[i]]``."""
-    for i in range(sequence.shape[0]):
-        rows[i] = patterns[sequence[i]]
-
-
 def one_hot_sequence(sequence: str | bytes | np.ndarray) -> np.ndarray:
     """One-hot encode a whole sequence (e.g. a chromosome) in one sequential pass.
 
@@ -121,7 +101,9 @@ def one_hot_sequence(sequence: str | bytes | np.ndarray) -> np.ndarray:
         sequence = sequence.encode("ascii")
     raw = np.frombuffer(sequence, dtype=np.uint8) if isinstance(sequence, bytes) else sequence
     rows = np.empty(raw.size, dtype=np.uint32)
-    _rows_kernel(np.ascontiguousarray(raw, dtype=np.uint8), ROW_PATTERNS, rows)
+    rows_kernel(np.ascontiguousarray(raw, dtype=np.uint8), rows)
+    if sys.byteorder == "big":
+        rows.byteswap(inplace=True)
     return rows.view(np.uint8).reshape(raw.size, 4).T
 
 

@@ -114,3 +114,20 @@ def encode_kernel(
         counts[rows[index], 0] = n_bases
         counts[rows[index], 1] = length - acgt - n_bases - padded
         counts[rows[index], 2] = padded
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def rows_kernel(sequence: np.ndarray, rows: np.ndarray) -> None:  # pragma: no cover
+    """Write base i's one-hot row (4 bytes, little-endian) as one uint32 in ``rows[i]``.
+
+    The row is computed with 4 compares on the upper-cased byte rather than looked up in a
+    table, so the loop has no gather and is vectorised.
+    """
+    for i in range(uint64(sequence.shape[0])):
+        base = sequence[i] & UPPER_MASK
+        rows[i] = (
+            np.uint32(base == 65)
+            | (np.uint32(base == 67) << np.uint32(8))
+            | (np.uint32(base == 71) << np.uint32(16))
+            | (np.uint32(base == 84) << np.uint32(24))
+        )
