@@ -2,7 +2,8 @@
 
 Writes a 5-chromosome, 120 Mbp genome and 50,000 narrowPeak peaks to a temporary folder, then
 runs make_windows, split_windows, sample_negatives and build_dataset, each in its own process,
-and prints wall time, windows/s and peak resident memory (goal: < 2 GB per stage).
+and prints wall time, windows/s, peak resident memory (goal: < 2 GB per stage) and the 1-minute
+load average after the stage.
 
 Usage: python benchmarks/data_memory.py [--mbp 120] [--peaks 50000]
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import resource
 import tempfile
 import time
@@ -103,7 +105,9 @@ def main() -> None:
         )
         context = multiprocessing.get_context("spawn")
         queue = context.Queue()
-        print(f"{'stage':<18}{'seconds':>9}{'windows':>10}{'windows/s':>12}{'peak MB':>10}")
+        print(
+            f"{'stage':<18}{'seconds':>9}{'windows':>10}{'windows/s':>12}{'peak MB':>10}{'load':>7}"
+        )
         for stage in ("make_windows", "split_windows", "sample_negatives", "build_dataset"):
             process = context.Process(target=run_stage, args=(stage, folder, fasta, peaks, queue))
             process.start()
@@ -111,7 +115,10 @@ def main() -> None:
             if process.exitcode != 0:
                 raise SystemExit(f"{stage} failed")
             name, seconds, count, peak_mb = queue.get()
-            print(f"{name:<18}{seconds:>9.1f}{count:>10}{count / seconds:>12,.0f}{peak_mb:>10.0f}")
+            print(
+                f"{name:<18}{seconds:>9.1f}{count:>10}{count / seconds:>12,.0f}{peak_mb:>10.0f}"
+                f"{os.getloadavg()[0]:>7.2f}"
+            )
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@
 2. Window extraction + one-hot of summit-centred windows: peakcnn.encode.encode_windows vs
    tangermeme.io.extract_loci, windows/s, one thread each.
 
-Usage: python benchmarks/data_speed.py [FASTA] [PEAKS] [--length 800] [--repeats 5]
+Usage: python benchmarks/data_speed.py [FASTA] [PEAKS] [--length 800] [--repeats 10]
 (defaults: the demo genome and peaks, decompressed into a temporary folder).
 """
 
@@ -32,15 +32,21 @@ REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "resources/demo"
 
 
-def best_time(function, repeats: int) -> float:
-    """Fastest wall time of ``repeats`` calls (after one warm-up call)."""
-    function()
-    times = []
+def best_times(first, second, repeats: int) -> tuple[float, float]:
+    """Fastest wall time of each of two functions over ``repeats`` alternating calls.
+
+    Both are called once to warm up; alternating them spreads changes in machine load over
+    both sides instead of biasing whichever ran during a busy spell.
+    """
+    first()
+    second()
+    times: tuple[list[float], list[float]] = ([], [])
     for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        for function, record in ((first, times[0]), (second, times[1])):
+            start = time.perf_counter()
+            function()
+            record.append(time.perf_counter() - start)
+    return min(times[0]), min(times[1])
 
 
 def decompress(source: Path, folder: Path) -> str:
@@ -72,7 +78,7 @@ def main() -> None:
     parser.add_argument("fasta", nargs="?")
     parser.add_argument("peaks", nargs="?")
     parser.add_argument("--length", type=int, default=800)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=10)
     args = parser.parse_args()
     torch.set_num_threads(1)
     os.environ.setdefault("NUMBA_NUM_THREADS", "1")
@@ -86,10 +92,13 @@ def main() -> None:
     records = pyfaidx.Fasta(fasta, as_raw=True)
     name = next(iter(records.keys()))
     sequence = records[name][:]
-    print(f"machine: {os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f}")
+    print(f"machine: {os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f} before")
 
-    ours = best_time(lambda: one_hot_sequence(sequence), args.repeats)
-    theirs = best_time(lambda: one_hot_encode(sequence, n_jobs=1), args.repeats)
+    ours, theirs = best_times(
+        lambda: one_hot_sequence(sequence),
+        lambda: one_hot_encode(sequence, n_jobs=1),
+        args.repeats,
+    )
     gbp = len(sequence) / 1e9
     assert (one_hot_sequence(sequence) == one_hot_encode(sequence).numpy()).all()
     print(
@@ -102,9 +111,10 @@ def main() -> None:
     loci = pd.DataFrame(
         {"chrom": windows["chrom"], "start": windows["wstart"], "end": windows["wend"]}
     )
-    ours = best_time(lambda: encode_windows(table, fasta, args.length), args.repeats)
-    theirs = best_time(
-        lambda: extract_loci(loci, fasta, in_window=args.length, n_jobs=1), args.repeats
+    ours, theirs = best_times(
+        lambda: encode_windows(table, fasta, args.length),
+        lambda: extract_loci(loci, fasta, in_window=args.length, n_jobs=1),
+        args.repeats,
     )
     x, _ = encode_windows(table, fasta, args.length)
     reference = extract_loci(loci, fasta, in_window=args.length, n_jobs=1).numpy()
@@ -115,6 +125,7 @@ def main() -> None:
         f"peakcnn {n / ours:,.0f} windows/s, tangermeme extract_loci {n / theirs:,.0f} "
         f"windows/s, ratio {theirs / ours:.2f}x, identical arrays: {agree}"
     )
+    print(f"load average {os.getloadavg()[0]:.2f} after")
     shutil.rmtree(folder)
 
 

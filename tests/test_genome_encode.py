@@ -17,6 +17,7 @@ from peakcnn.genome import (
     n_fraction,
     open_fasta,
     window_codes,
+    window_composition,
 )
 
 
@@ -77,6 +78,107 @@ def test_window_kernel_matches_a_plain_numpy_reference():
     assert (counts[:, 2] == padded.sum(axis=1)).all()
     assert (counts[:, 0] == ((codes == CODE_N) & ~padded).sum(axis=1)).all()
     assert (counts[:, 1] == (codes == CODE_OTHER).sum(axis=1)).all()
+
+
+def random_fasta(path: Path, rng: np.random.Generator, line_end: bytes = b"\n") -> dict:
+    """Write records of random bases (soft-masked, N, IUPAC, other bytes), varied line widths."""
+    alphabet = np.frombuffer(b"ACGTacgtNnRYKMSWrykmswBDHV-*.", dtype=np.uint8)
+    records = {}
+    with open(path, "wb") as handle:
+        shapes = [(1_000, 60, 1.0), (777, 80, 1.0), (5, 7, 1.0), (2_500, 61, 1.0), (900, 50, 0)]
+        for index, (size, width, rare) in enumerate(shapes):
+            weights = np.r_[np.full(8, 8.0), np.full(alphabet.size - 8, rare)]
+            sequence = rng.choice(alphabet, size, p=weights / weights.sum()).tobytes()
+            records[f"r{index}"] = sequence
+            handle.write(f">r{index} description\n".encode())
+            for start in range(0, size, width):
+                handle.write(sequence[start : start + width] + line_end)
+    return records
+
+
+def random_windows(records: dict, rng: np.random.Generator, n: int, length: int) -> pd.DataFrame:
+    chroms = rng.choice(sorted(records), n)
+    sizes = np.array([len(records[c]) for c in chroms])
+    starts = rng.integers(-length - 5, sizes + 5)
+    return pd.DataFrame({"chrom": chroms, "start": starts})
+
+
+@pytest.mark.parametrize("line_end", [b"\n", b"\r\n"])
+def test_window_composition_matches_a_naive_reference(tmp_path, line_end):
+    rng = np.random.default_rng(1)
+    path = tmp_path / "random.fa"
+    records = random_fasta(path, rng, line_end)
+    length = 150
+    windows = random_windows(records, rng, 400, length)
+    gc, non_acgt = window_composition(str(path), windows["chrom"], windows["start"], length)
+    codes = np.concatenate(
+        [
+            window_codes(CODE_TABLE[np.frombuffer(records[c], dtype=np.uint8)], [s], length)
+            for c, s in zip(windows["chrom"], windows["start"], strict=True)
+        ]
+    )
+    expected_gc = np.array(
+        [
+            np.nan if (row < 4).sum() == 0 else ((row == 1) | (row == 2)).sum() / (row < 4).sum()
+            for row in codes
+        ]
+    )
+    np.testing.assert_array_equal(gc, expected_gc)
+    np.testing.assert_array_equal(gc, gc_fraction(codes))
+    np.testing.assert_array_equal(non_acgt, (codes >= CODE_N).sum(axis=1) / length)
+    np.testing.assert_array_equal(non_acgt, n_fraction(codes))
+    assert np.isnan(gc).any() and (non_acgt == 1).any() and (non_acgt == 0).any()
+    empty = window_composition(str(path), [], np.zeros(0, dtype=np.int64), length)
+    assert empty[0].shape == empty[1].shape == (0,)
+
+
+@pytest.mark.parametrize("line_end", [b"\n", b"\r\n"])
+def test_encode_windows_matches_a_naive_reference(tmp_path, line_end):
+    rng = np.random.default_rng(2)
+    path = tmp_path / "random.fa"
+    records = random_fasta(path, rng, line_end)
+    length = 130
+    windows = random_windows(records, rng, 300, length).assign(pad_left=0)
+    shift = rng.integers(0, 3, len(windows))  # start - pad_left is the unclipped start
+    windows = windows.assign(start=windows["start"] + shift, pad_left=shift)
+    x, totals = encode_windows(windows, str(path), length)
+    reference = np.zeros((len(windows), 4, length), dtype=np.uint8)
+    n_bases = other = padded = with_n = 0
+    for row, (chrom, start) in enumerate(
+        zip(windows["chrom"], windows["start"] - windows["pad_left"], strict=True)
+    ):
+        sequence = records[chrom]
+        outside = 0
+        for j in range(length):
+            position = start + j
+            if not 0 <= position < len(sequence):
+                outside += 1
+                continue
+            base = chr(sequence[position]).upper()
+            if base in "ACGT":
+                reference[row, "ACGT".index(base), j] = 1
+            elif base == "N":
+                n_bases += 1
+            else:
+                other += 1
+        padded += outside
+        with_n += int(reference[row].sum() < length)
+    assert x.dtype == np.uint8 and x.flags.c_contiguous
+    np.testing.assert_array_equal(x, reference)
+    assert totals == {
+        "windows_with_n": with_n,
+        "n_bases": n_bases,
+        "other_iupac_bases": other,
+        "padded_bases": padded,
+    }
+
+
+def test_one_hot_sequence_matches_the_code_table_for_every_byte():
+    every_byte = np.arange(256, dtype=np.uint8).repeat(3)
+    x = one_hot_sequence(every_byte)
+    codes = CODE_TABLE[every_byte]
+    np.testing.assert_array_equal(x, (np.arange(4)[:, None] == codes[None, :]).astype(np.uint8))
+    assert one_hot_sequence("").shape == (4, 0)
 
 
 def test_encode_windows_counts_padding_n_and_iupac(tiny_fasta):

@@ -3,6 +3,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pybedtools
 import pytest
 
 from peakcnn.errors import InputError
@@ -13,6 +14,7 @@ from peakcnn.negatives import (
     candidate_windows,
     match_gc,
     sample_negatives,
+    subtract_intervals,
 )
 from peakcnn.split import (
     REGION_COLUMNS,
@@ -123,6 +125,45 @@ def test_match_gc_follows_target_histogram_and_reports_shortfall():
     assert abs(pool[chosen].mean() - target.mean()) < 0.01
     chosen, shortfall = match_gc(target, pool[:100], 400, 20, rng)
     assert shortfall == 300 and len(chosen) == 100
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_subtract_intervals_matches_bedtools(seed):
+    rng = np.random.default_rng(seed)
+    regions = pd.DataFrame(
+        {
+            "chrom": rng.choice(["c1", "c2", "c3"], 40),
+            "start": rng.integers(0, 5_000, 40),
+            "split": rng.choice(["train", "val", "test"], 40),
+        }
+    )
+    regions.insert(2, "end", regions["start"] + rng.integers(1, 3_000, 40))
+    starts = rng.integers(0, 8_000, 300)
+    exclusion = pd.DataFrame(
+        {
+            "chrom": rng.choice(["c1", "c2", "c4"], 300),
+            "start": starts,
+            "end": starts + rng.integers(1, 200, 300),
+        }
+    )
+    # book-ended and nested intervals, and a region with nothing excluded on its chromosome
+    exclusion = pd.concat(
+        [
+            exclusion,
+            pd.DataFrame(
+                {"chrom": ["c1", "c1", "c1"], "start": [100, 150, 120], "end": [150, 170, 130]}
+            ),
+        ]
+    )
+    expected = (
+        pybedtools.BedTool.from_dataframe(regions)
+        .subtract(pybedtools.BedTool.from_dataframe(exclusion))
+        .to_dataframe(names=REGION_COLUMNS, dtype={"chrom": str})
+    )
+    result = subtract_intervals(regions, exclusion)
+    pd.testing.assert_frame_equal(result, expected, check_dtype=False)
+    assert (result["chrom"] == "c3").any()
+    assert subtract_intervals(regions, exclusion.iloc[:0]).equals(regions)
 
 
 def test_candidates_avoid_exclusion_and_each_other():

@@ -1,4 +1,8 @@
-"""Genome access: chromosome sizes and base codes from an indexed FASTA (pyfaidx)."""
+"""Genome access: chromosome sizes, base codes and window composition from an indexed FASTA.
+
+Windows are read straight from the memory-mapped FASTA through the .fai layout of their record
+(``kernels.gather_window``, compiled with numba), so no chromosome is decoded as a whole.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,10 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyfaidx
+
+from peakcnn.kernels import composition_kernel
 
 logger = logging.getLogger(__name__)
 
@@ -155,3 +162,66 @@ def gc_fraction(window: np.ndarray) -> np.ndarray:
 def n_fraction(window: np.ndarray) -> np.ndarray:
     """Fraction of each window that is not A/C/G/T (N, other IUPAC codes, padding)."""
     return (window >= CODE_N).mean(axis=1)
+
+
+def window_layouts(fasta: pyfaidx.Fasta, chroms) -> tuple[np.ndarray, np.ndarray]:
+    """Return the .fai layout of each record that windows lie on, and each window's record.
+
+    Parameters
+    ----------
+    fasta : pyfaidx.Fasta
+        An open FASTA (see ``open_fasta``).
+    chroms : array-like of str, shape (n,)
+        Record of each window.
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (records, 4)
+        ``record_layout`` of each distinct record.
+    numpy.ndarray of int64, shape (n,)
+        Row of that table for each window.
+    """
+    records, names = pd.factorize(np.asarray(chroms, dtype=object))
+    layouts = np.array([record_layout(fasta, name) for name in names], dtype=np.int64)
+    return layouts.reshape(-1, 4), records.astype(np.int64)
+
+
+def window_composition(
+    fasta_path: str, chroms, starts: np.ndarray, length: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """GC fraction and non-ACGT fraction of windows, read from the memory-mapped FASTA.
+
+    The same values as ``gc_fraction`` and ``n_fraction`` of ``window_codes``, without
+    decoding whole chromosomes.
+
+    Parameters
+    ----------
+    fasta_path : str
+        Indexed genome FASTA.
+    chroms : array-like of str, shape (n,)
+        Record of each window.
+    starts : numpy.ndarray of int, shape (n,)
+        Window starts, 0-based; may be negative or run past the record end (padding).
+    length : int
+        Window length in bp.
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (n,)
+        GC fraction among the A/C/G/T bases (either case); NaN for a window without any.
+    numpy.ndarray of float64, shape (n,)
+        Fraction of the window that is N, another IUPAC code or padding.
+    """
+    starts = np.ascontiguousarray(starts, dtype=np.int64)
+    gc = np.empty(starts.size)
+    non_acgt = np.empty(starts.size)
+    if starts.size == 0:
+        return gc, non_acgt
+    fasta = open_fasta(fasta_path)
+    try:
+        layouts, records = window_layouts(fasta, chroms)
+    finally:
+        fasta.close()
+    data = np.memmap(fasta_path, dtype=np.uint8, mode="r")
+    composition_kernel(data, layouts, records, starts, length, gc, non_acgt)
+    return gc, non_acgt

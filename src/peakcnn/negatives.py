@@ -13,13 +13,7 @@ import pandas as pd  # noqa: E402
 import pybedtools  # noqa: E402
 
 from peakcnn.errors import InputError  # noqa: E402
-from peakcnn.genome import (  # noqa: E402
-    chromosome_codes,
-    gc_fraction,
-    n_fraction,
-    open_fasta,
-    window_codes,  # noqa: E402
-)
+from peakcnn.genome import window_composition  # noqa: E402
 from peakcnn.intervals import read_bed, read_peaks, write_bed  # noqa: E402
 from peakcnn.io import atomic_path, write_json  # noqa: E402
 from peakcnn.logs import throughput  # noqa: E402
@@ -33,6 +27,66 @@ STRATEGIES = ("gc_matched", "random", "flanks", "dinuc_shuffled")
 #: Columns of ``negatives.bed``: BED6+3 windows (tasks "."), their split, and their kind
 #: (``genome`` or ``dinuc_shuffle``: a shuffle of the positive window at these coordinates).
 NEGATIVE_COLUMNS = WINDOW_COLUMNS + ["split", "kind"]
+
+
+def subtract_intervals(regions: pd.DataFrame, exclusion: pd.DataFrame) -> pd.DataFrame:
+    """Return the parts of each region outside every excluded interval (``bedtools subtract``).
+
+    The union of the excluded intervals is taken per chromosome; each region yields its free
+    pieces in ascending order, regions in their given order, as ``bedtools subtract`` does.
+
+    Parameters
+    ----------
+    regions : pandas.DataFrame
+        Columns ``chrom, start, end`` and any others (copied to each piece).
+    exclusion : pandas.DataFrame
+        Columns ``chrom, start, end`` (half-open; empty intervals exclude nothing).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns of ``regions``, one row per free piece, with a fresh index.
+    """
+    order: list[np.ndarray] = []
+    starts: list[np.ndarray] = []
+    ends: list[np.ndarray] = []
+    region_start = regions["start"].to_numpy(dtype=np.int64)
+    region_end = regions["end"].to_numpy(dtype=np.int64)
+    excluded = exclusion[exclusion["end"].to_numpy() > exclusion["start"].to_numpy()]
+    by_chrom = excluded.groupby("chrom", sort=False).indices
+    excluded_start = excluded["start"].to_numpy(dtype=np.int64)
+    excluded_end = excluded["end"].to_numpy(dtype=np.int64)
+    for chrom, rows in regions.groupby("chrom", sort=False).indices.items():
+        hits = by_chrom.get(chrom, np.zeros(0, dtype=np.int64))
+        sort = np.argsort(excluded_start[hits], kind="stable")
+        first, last = excluded_start[hits][sort], excluded_end[hits][sort]
+        reach = np.maximum.accumulate(last) if last.size else last
+        # a new merged block starts where an interval begins past everything before it
+        new = np.r_[True, first[1:] > reach[:-1]] if first.size else np.zeros(0, dtype=bool)
+        block_start = first[new]
+        block_end = (
+            reach[np.r_[np.flatnonzero(new)[1:] - 1, first.size - 1]] if first.size else last
+        )
+        # gaps between the merged blocks, unbounded at both ends
+        gap_start = np.r_[np.iinfo(np.int64).min, block_end]
+        gap_end = np.r_[block_start, np.iinfo(np.int64).max]
+        low = np.searchsorted(gap_end, region_start[rows], side="right")
+        high = np.searchsorted(gap_start, region_end[rows], side="left")
+        pieces = np.maximum(high - low, 0)
+        owner = np.repeat(rows, pieces)
+        gap = np.repeat(low, pieces) + (
+            np.arange(pieces.sum()) - np.repeat(np.cumsum(pieces) - pieces, pieces)
+        )
+        order.append(owner)
+        starts.append(np.maximum(gap_start[gap], region_start[owner]))
+        ends.append(np.minimum(gap_end[gap], region_end[owner]))
+    owner = np.concatenate(order) if order else np.zeros(0, dtype=np.int64)
+    start = np.concatenate(starts) if starts else np.zeros(0, dtype=np.int64)
+    end = np.concatenate(ends) if ends else np.zeros(0, dtype=np.int64)
+    keep = end > start
+    owner, start, end = owner[keep], start[keep], end[keep]
+    sort = np.lexsort((start, owner))
+    return regions.iloc[owner[sort]].assign(start=start[sort], end=end[sort]).reset_index(drop=True)
 
 
 def candidate_windows(
@@ -59,11 +113,7 @@ def candidate_windows(
     pandas.DataFrame
         Columns ``chrom, start, end, split``.
     """
-    free = (
-        pybedtools.BedTool.from_dataframe(regions)
-        .subtract(pybedtools.BedTool.from_dataframe(exclusion[["chrom", "start", "end"]]))
-        .to_dataframe(names=REGION_COLUMNS, dtype={"chrom": str})
-    )
+    free = subtract_intervals(regions[REGION_COLUMNS], exclusion)
     width = (free["end"] - free["start"]).to_numpy()
     free = free[width >= length].reset_index(drop=True)
     width = (free["end"] - free["start"]).to_numpy()
@@ -83,7 +133,7 @@ def candidate_windows(
 
 
 def window_gc(windows: pd.DataFrame, fasta_path: str, length: int) -> tuple[np.ndarray, np.ndarray]:
-    """Return the GC fraction and the non-ACGT fraction of each window, one chromosome at a time.
+    """Return the GC fraction and the non-ACGT fraction of each window (``window_composition``).
 
     Parameters
     ----------
@@ -101,19 +151,9 @@ def window_gc(windows: pd.DataFrame, fasta_path: str, length: int) -> tuple[np.n
     numpy.ndarray of float64, shape (n,)
         Fraction of N, other IUPAC codes and padding.
     """
-    gc = np.full(len(windows), np.nan)
-    ns = np.zeros(len(windows))
-    fasta = open_fasta(fasta_path)
-    try:
-        for chrom, rows in windows.groupby("chrom", sort=False).indices.items():
-            codes = window_codes(
-                chromosome_codes(fasta, chrom), windows["start"].to_numpy()[rows], length
-            )
-            gc[rows] = gc_fraction(codes)
-            ns[rows] = n_fraction(codes)
-    finally:
-        fasta.close()
-    return gc, ns
+    return window_composition(
+        fasta_path, windows["chrom"].to_numpy(), windows["start"].to_numpy(), length
+    )
 
 
 def match_gc(

@@ -11,14 +11,7 @@ import pybedtools
 
 from peakcnn.contigs import DEFAULT_EXCLUDE, excluded_contigs, read_alias_file, reconcile_names
 from peakcnn.errors import InputError
-from peakcnn.genome import (
-    chromosome_codes,
-    chromosome_sizes,
-    fasta_descriptions,
-    n_fraction,
-    open_fasta,
-    window_codes,
-)
+from peakcnn.genome import chromosome_sizes, fasta_descriptions, window_composition
 from peakcnn.intervals import read_peaks, write_bed
 from peakcnn.io import write_json
 from peakcnn.logs import throughput
@@ -250,16 +243,8 @@ def label_tasks(
 
 def n_fractions(windows: pd.DataFrame, fasta_path: str, length: int) -> np.ndarray:
     """Fraction of each window that is N, another IUPAC code or padding."""
-    fractions = np.zeros(len(windows))
     starts = (windows["start"] - windows["pad_left"]).to_numpy(dtype=np.int64)
-    fasta = open_fasta(fasta_path)
-    try:
-        for chrom, rows in windows.groupby("chrom", sort=False).indices.items():
-            codes = window_codes(chromosome_codes(fasta, chrom), starts[rows], length)
-            fractions[rows] = n_fraction(codes)
-    finally:
-        fasta.close()
-    return fractions
+    return window_composition(fasta_path, windows["chrom"].to_numpy(), starts, length)[1]
 
 
 def read_blacklist(path: str | None) -> pd.DataFrame:
