@@ -22,6 +22,7 @@ include: "workflow/rules/common.smk"
 wildcard_constraints:
     dataset="|".join(map(re.escape, DATASETS)),
     model="|".join(map(re.escape, MODELS)),
+    seedtag=r"(?:-seed\d+)?",
 
 
 include: "workflow/rules/data.smk"

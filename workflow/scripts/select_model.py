@@ -1,0 +1,20 @@
+"""Choose the reported model of a dataset (wrapper around peakcnn.selection.select_model)."""
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # this checkout's peakcnn
+
+from peakcnn.logs import log_to_file
+from peakcnn.selection import Run, select_model
+
+log_to_file(snakemake.log[0])
+cfg = json.loads(snakemake.params.cfg)
+runs = [
+    Run(name, model, seed, metrics, predictions)
+    for (model, seed, name), metrics, predictions in zip(
+        cfg.pop("runs"), snakemake.input.metrics, snakemake.input.predictions, strict=True
+    )
+]
+select_model(runs, best_path=snakemake.output.best, table_path=snakemake.output.table, **cfg)
