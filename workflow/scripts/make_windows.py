@@ -4,7 +4,8 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # this checkout's peakcnn
+# this checkout's peakcnn; scriptdir is workflow/rules/../scripts, so resolve it first
+sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 
 from peakcnn.logs import log_to_file
 from peakcnn.windows import make_windows
