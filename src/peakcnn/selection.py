@@ -389,7 +389,11 @@ def select_model(
         "splits": counts,
         "min_positives": min_positives,
         "min_negatives": min_negatives,
-        "small_splits": [w.split()[1] for w in warnings],
+        "small_splits": [
+            split
+            for split, count in counts.items()
+            if count["positives"] < min_positives or count["negatives"] < min_negatives
+        ],
         "warnings": warnings,
     }
     write_json(best_path, result)
