@@ -23,6 +23,7 @@ wildcard_constraints:
     dataset="|".join(map(re.escape, DATASETS)),
     model="|".join(map(re.escape, MODELS)),
     task="[A-Za-z0-9_.-]+",
+    seedtag=r"(?:-seed\d+)?",
 
 
 include: "workflow/rules/data.smk"

@@ -59,6 +59,7 @@ def tiny_config(inputs: dict) -> dict:
         epochs=6,
         batch_size=32,
         patience=0,
+        seeds=2,  # basset twice (a second run and a seed ensemble); kmer_baseline once
         architecture={
             "filters": [16, 16, 16],
             "kernels": [9, 5, 3],

@@ -63,6 +63,7 @@ CONFIG_EDITS = [
     (("negatives", "ratio"), 2.0, "sample_negatives"),
     (("train", "batch_size"), 16, "train_model"),
     (("evaluate", "bootstrap"), 20, "evaluate_model"),
+    (("select", "metric"), "auprc", "select_model"),
     (("attribute", "n_shuffles"), 3, "attribute_chunk"),
     (("motifs", "central_bp"), 100, "find_motifs"),
 ]
@@ -95,9 +96,30 @@ def test_config_edit_plans_its_stage_and_downstream_only(tiny_run, keys, value, 
     assert plan == stage_and_downstream(tiny_run, stage)
 
 
+@pytest.mark.parametrize(
+    ("seeds", "expected"),
+    [
+        (3, {"train_model": 1, "evaluate_model": 1, "select_model": 1}),
+        (1, {"select_model": 1}),
+    ],
+    ids=["more-seeds", "fewer-seeds"],
+)
+def test_changing_seeds_plans_the_new_runs_and_the_choice_only(tiny_run, seeds, expected):
+    # The tiny run has train.seeds 2; the first seed's runs (and attribution) keep their params.
+    config_path = tiny_run / "config/config.yaml"
+    with restored(config_path):
+        config = yaml.safe_load(config_path.read_text())
+        assert config["train"]["seeds"] == 2
+        config["train"]["seeds"] = seeds
+        config_path.write_text(yaml.safe_dump(config))
+        plan = planned_jobs(tiny_run)
+    assert plan == {**expected, "all": 1}
+    assert planned_jobs(tiny_run) == {}
+
+
 # Library modules to edit: each rule whose code imports one (its script, or a module the script
 # runs, directly or not) must rerun, with everything downstream, and nothing else.
-LIBRARY_EDITS = ["negatives.py", "genome.py", "model.py", "evaluate.py"]
+LIBRARY_EDITS = ["negatives.py", "genome.py", "model.py", "evaluate.py", "selection.py"]
 
 
 @pytest.mark.parametrize("module", LIBRARY_EDITS)

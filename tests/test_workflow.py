@@ -83,6 +83,37 @@ def test_evaluation_outputs_are_checked_and_complete(finished_run):
     assert models["auroc"].iloc[0] == pytest.approx(metrics["test"]["auroc"], abs=1e-4)
 
 
+def test_seeds_and_the_model_choice(finished_run):
+    out = finished_run / "results/tiny"
+    # train.seeds: 2 -> a second basset run beside the first, kmer_baseline once
+    first = json.loads((out / "models/basset/train.json").read_text())
+    second = json.loads((out / "models/basset-seed1/train.json").read_text())
+    assert (first["seed"], second["seed"]) == (0, 1)
+    assert not (out / "models/kmer_baseline-seed1").exists()
+    assert (out / "eval/basset-seed1/predictions.tsv.gz").exists()
+    best = json.loads((out / "eval/best.json").read_text())
+    table = pd.read_csv(out / "eval/candidates.tsv", sep="\t")
+    assert list(table["candidate"]) == [
+        "basset",
+        "basset-seed1",
+        "kmer_baseline",
+        "basset-ensemble",
+    ]
+    assert table["chosen"].sum() == 1
+    chosen = table[table["chosen"]].iloc[0]
+    assert chosen["candidate"] == best["chosen"] and best["chosen_on"] == "val auroc"
+    assert chosen["val_auroc"] == pytest.approx(table["val_auroc"].max(), abs=1e-4)
+    if best["kind"] == "run":  # a run's test metrics are its own metrics.json's
+        metrics = json.loads((out / f"eval/{best['chosen']}/metrics.json").read_text())
+        assert best["test"]["auroc"] == pytest.approx(metrics["test"]["auroc"])
+    low, high = best["test_ci"]["auroc_ci95"]
+    assert low <= best["test"]["auroc"] <= high
+    assert best["versus_baseline"]["baseline"] == "kmer_baseline"
+    # 320 peaks: every split is small, and says so
+    assert best["small_splits"] == ["val", "test"] and len(best["warnings"]) == 2
+    assert "small val split" in (finished_run / "logs/select_model/tiny.log").read_text()
+
+
 def test_attribution_checks_and_motif_outputs(finished_run):
     out = finished_run / "results/tiny/attribution/basset"
     qc = json.loads((out / "qc.json").read_text())
@@ -101,7 +132,15 @@ def test_report_builds(finished_run):
     result = snakemake(finished_run, "--report", "report.html")
     assert result.returncode == 0, result.stderr[-3000:]
     html = (finished_run / "report.html").read_text()
-    for name in ("metrics.tsv", "roc.png", "models.tsv", "robustness.tsv", "matches.tsv"):
+    for name in (
+        "metrics.tsv",
+        "roc.png",
+        "models.tsv",
+        "robustness.tsv",
+        "matches.tsv",
+        "candidates.tsv",
+        "best.json",
+    ):
         assert name in html, name
 
 
@@ -120,6 +159,7 @@ def test_editing_train_settings_reruns_train_and_downstream_only(finished_run):
             "train_model",
             "evaluate_model",
             "compare_models",
+            "select_model",
             "attribute_chunk",
             "compute_attributions",
             "find_motifs",

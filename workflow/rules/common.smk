@@ -90,12 +90,58 @@ def get_architecture(model):
     return architecture if model == "basset" else {}
 
 
+# Models whose training draws no random numbers: trained once, whatever ``train.seeds``.
+DETERMINISTIC_MODELS = {"kmer_baseline"}
+
+
+def model_seeds(model):
+    """Seeds one model is trained with: ``train.seed`` and the next ``train.seeds - 1``."""
+    first = int(config["train"].get("seed", 0))
+    count = 1 if model in DETERMINISTIC_MODELS else int(config["train"].get("seeds", 1))
+    return [first + i for i in range(count)]
+
+
+def seed_tag(model, seed):
+    """Run-folder suffix: none for the first seed (the single-seed paths), else ``-seed<N>``."""
+    return "" if seed == model_seeds(model)[0] else f"-seed{seed}"
+
+
+def model_runs():
+    """Every (model, seed, run folder name) of the config, models in config order."""
+    return [
+        (model, seed, f"{model}{seed_tag(model, seed)}")
+        for model in MODELS
+        for seed in model_seeds(model)
+    ]
+
+
+def get_train_params(wildcards):
+    """Training params of one run: the ``train`` section without ``seeds``, the run's seed.
+
+    ``seeds`` is left out and the first seed's params are those of a single-seed config, so
+    adding seeds trains the new runs only.
+    """
+    train = {k: v for k, v in config["train"].items() if k != "seeds"}
+    if wildcards.seedtag:
+        train["seed"] = int(wildcards.seedtag.removeprefix("-seed"))
+    train["architecture"] = get_architecture(wildcards.model)
+    return json.dumps(train, sort_keys=True)
+
+
+def get_run_files(name):
+    """Input function: one evaluation file (``metrics.json``, ...) of every run of a dataset."""
+    return lambda wildcards: [
+        f"results/{wildcards.dataset}/eval/{run}/{name}" for _, _, run in model_runs()
+    ]
+
+
 # Models that SHAP cannot explain (peakcnn.model.supports_shap is False): no attribution target.
 NO_SHAP_MODELS = {"kmer_baseline"}
 
 
 def get_final_outputs():
-    """Final targets: per dataset split report, model comparison; per model metrics, SHAP, motifs.
+    """Final targets: per dataset split report, model comparison and choice; per model metrics,
+    SHAP, motifs.
 
     Attributions are requested only for models that SHAP can explain (not ``NO_SHAP_MODELS``).
     """
@@ -103,6 +149,7 @@ def get_final_outputs():
     for dataset in DATASETS:
         outputs.append(f"results/{dataset}/dataset/split.json")
         outputs.append(f"results/{dataset}/eval/models.tsv")
+        outputs.append(f"results/{dataset}/eval/best.json")
         for model in MODELS:
             outputs.append(f"results/{dataset}/eval/{model}/metrics.json")
             if model not in NO_SHAP_MODELS:

@@ -9,7 +9,7 @@ if BASELINE is not None and BASELINE not in MODELS:
 rule attribute_chunk:
     """SHAP, saliency and ISM for one chunk of the top-scoring test positives (scatter)."""
     input:
-        model=rules.train_model.output.model,
+        model="results/{dataset}/models/{model}/model.pt",  # the first seed's run
         test=rules.build_dataset.output.test,
         code=library_sources("attribute"),
     output:

@@ -1,35 +1,35 @@
 rule train_model:
-    """Train one model on the train split, keeping the epoch with the best validation score.
+    """Train one model with one seed, keeping the epoch with the best validation score.
 
-    Resumable: ``checkpoint.pt`` beside ``model.pt`` (not an output) is written every epoch and
-    removed at the end; TensorBoard event files go to ``tensorboard/`` beside it.
+    The first seed writes to ``models/{model}/``, further seeds (``train.seeds``) to
+    ``models/{model}-seed<N>/``. Resumable: ``checkpoint.pt`` beside ``model.pt`` (not an
+    output) is written every epoch and removed at the end; TensorBoard event files go to
+    ``tensorboard/`` beside it.
     """
     input:
         train=rules.build_dataset.output.train,
         val=rules.build_dataset.output.val,
         code=library_sources("train"),
     output:
-        model="results/{dataset}/models/{model}/model.pt",
+        model="results/{dataset}/models/{model}{seedtag}/model.pt",
         history=report(
-            "results/{dataset}/models/{model}/history.tsv",
+            "results/{dataset}/models/{model}{seedtag}/history.tsv",
             caption="../report/history.rst",
             category="Training",
-            subcategory="{model}",
+            subcategory="{model}{seedtag}",
         ),
-        report="results/{dataset}/models/{model}/train.json",
+        report="results/{dataset}/models/{model}{seedtag}/train.json",
     log:
-        "logs/train_model/{dataset}/{model}.log",
+        "logs/train_model/{dataset}/{model}{seedtag}.log",
     benchmark:
-        "benchmarks/train_model/{dataset}/{model}.tsv"
+        "benchmarks/train_model/{dataset}/{model}{seedtag}.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 8
     resources:
         gpu=1,
     params:
-        cfg=lambda wildcards: stage_params(
-            "train", architecture=get_architecture(wildcards.model)
-        ),
+        cfg=get_train_params,
     script:
         "../scripts/train_model.py"
 
@@ -46,64 +46,64 @@ rule evaluate_model:
         fai=rules.fetch_genome.output.fai,
         code=library_sources("evaluate"),
     output:
-        metrics="results/{dataset}/eval/{model}/metrics.json",
+        metrics="results/{dataset}/eval/{model}{seedtag}/metrics.json",
         table=report(
-            "results/{dataset}/eval/{model}/metrics.tsv",
+            "results/{dataset}/eval/{model}{seedtag}/metrics.tsv",
             caption="../report/metrics.rst",
             category="Evaluation",
-            subcategory="{model}",
+            subcategory="{model}{seedtag}",
         ),
-        predictions="results/{dataset}/eval/{model}/predictions.tsv.gz",
+        predictions="results/{dataset}/eval/{model}{seedtag}/predictions.tsv.gz",
         roc=report(
-            "results/{dataset}/eval/{model}/roc.png",
+            "results/{dataset}/eval/{model}{seedtag}/roc.png",
             caption="../report/roc.rst",
             category="Evaluation",
-            subcategory="{model}",
+            subcategory="{model}{seedtag}",
         ),
         pr=report(
-            "results/{dataset}/eval/{model}/pr.png",
+            "results/{dataset}/eval/{model}{seedtag}/pr.png",
             caption="../report/pr.rst",
             category="Evaluation",
-            subcategory="{model}",
+            subcategory="{model}{seedtag}",
         ),
         calibration=report(
-            "results/{dataset}/eval/{model}/calibration.png",
+            "results/{dataset}/eval/{model}{seedtag}/calibration.png",
             caption="../report/calibration.rst",
             category="Evaluation",
-            subcategory="{model}",
+            subcategory="{model}{seedtag}",
         ),
         scores=report(
-            "results/{dataset}/eval/{model}/scores.png",
+            "results/{dataset}/eval/{model}{seedtag}/scores.png",
             caption="../report/scores.rst",
             category="Evaluation",
-            subcategory="{model}",
+            subcategory="{model}{seedtag}",
         ),
         training=report(
-            "results/{dataset}/eval/{model}/training.png",
+            "results/{dataset}/eval/{model}{seedtag}/training.png",
             caption="../report/training.rst",
             category="Training",
-            subcategory="{model}",
+            subcategory="{model}{seedtag}",
         ),
         groups=report(
-            "results/{dataset}/eval/{model}/groups.tsv",
+            "results/{dataset}/eval/{model}{seedtag}/groups.tsv",
             caption="../report/groups.rst",
             category="Evaluation",
-            subcategory="{model}",
+            subcategory="{model}{seedtag}",
         ),
         robustness=report(
-            "results/{dataset}/eval/{model}/robustness.tsv",
+            "results/{dataset}/eval/{model}{seedtag}/robustness.tsv",
             caption="../report/robustness.rst",
             category="Evaluation",
-            subcategory="{model}",
+            subcategory="{model}{seedtag}",
         ),
         robustness_plot=report(
-            "results/{dataset}/eval/{model}/robustness.png",
+            "results/{dataset}/eval/{model}{seedtag}/robustness.png",
             caption="../report/robustness_plot.rst",
             category="Evaluation",
-            subcategory="{model}",
+            subcategory="{model}{seedtag}",
         ),
     log:
-        "logs/evaluate_model/{dataset}/{model}.log",
+        "logs/evaluate_model/{dataset}/{model}{seedtag}.log",
     conda:
         "../../envs/torch.yaml"
     threads: 2
@@ -111,3 +111,38 @@ rule evaluate_model:
         cfg=stage_params("evaluate"),
     script:
         "../scripts/evaluate_model.py"
+
+
+rule select_model:
+    """Choose the reported model on validation: each run and each seed ensemble; test after."""
+    input:
+        metrics=get_run_files("metrics.json"),
+        predictions=get_run_files("predictions.tsv.gz"),
+        code=library_sources("selection"),
+    output:
+        best=report(
+            "results/{dataset}/eval/best.json",
+            caption="../report/best.rst",
+            category="Evaluation",
+            subcategory="chosen model",
+        ),
+        table=report(
+            "results/{dataset}/eval/candidates.tsv",
+            caption="../report/candidates.rst",
+            category="Evaluation",
+            subcategory="chosen model",
+        ),
+    log:
+        "logs/select_model/{dataset}.log",
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        cfg=stage_params(
+            "select",
+            runs=model_runs(),
+            threshold=config["evaluate"]["threshold"],
+            bootstrap=config["evaluate"]["bootstrap"],
+            seed=config["evaluate"]["seed"],
+        ),
+    script:
+        "../scripts/select_model.py"

@@ -1,0 +1,443 @@
+"""Choice of the reported model of a dataset on validation: models, seeds and seed ensembles.
+
+Candidates are every trained run (a model trained with one seed) and, for a model trained
+with several seeds, their ensemble: the mean of the runs' predicted probabilities. The
+candidate with the best validation metric (``auroc`` or ``auprc``, the model-level summary of
+``metrics.json``) is chosen; candidates within ``tolerance`` of the best count as tied, and the
+simplest of the tied wins: the k-mer baseline before the CNNs, smaller CNNs before larger ones,
+one run before an ensemble. Test predictions are never passed to the choice
+(``choose_candidate`` sees validation values and simplicity only); test metrics are attached
+afterwards, for the report: every candidate's test AUROC/AUPRC in the table, and the chosen
+candidate's test metrics with bootstrap CIs at a threshold chosen on validation, plus its paired
+difference to the baseline on test.
+
+A validation or test split with fewer than ``min_positives`` positives or ``min_negatives``
+negatives gets a warning (logged, and written in ``best.json``): on a small validation split
+the choice is noisy, on a small test split so are the reported numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from peakcnn.compare import paired_bootstrap, task_matrix
+from peakcnn.errors import InputError
+from peakcnn.evaluate import (
+    auprc,
+    auroc,
+    bootstrap_ci,
+    check_inputs,
+    choose_threshold,
+    classification_metrics,
+)
+from peakcnn.io import atomic_path, write_json
+from peakcnn.multitask import macro_mean, mean_of_dicts
+
+logger = logging.getLogger(__name__)
+
+#: Validation metrics a choice can be made on (keys of ``metrics.json``'s ``val``).
+SELECT_METRICS = ("auroc", "auprc")
+#: Models from simplest to most complex; ties go to the earlier one. Others come last.
+SIMPLICITY = ("kmer_baseline", "basset", "basset_paper", "hybrid")
+#: Columns that identify a window in ``predictions.tsv.gz``.
+WINDOW_KEY = ["chrom", "start", "end", "name", "task", "label"]
+#: Largest allowed difference between a metric recomputed from the stored predictions (six
+#: significant digits) and the value in ``metrics.json``.
+STORED_TOLERANCE = 1e-3
+_METRIC_FUNCTIONS = {"auroc": auroc, "auprc": auprc}
+
+
+@dataclass
+class Run:
+    """One trained and evaluated model: a model name, a seed and its evaluation files."""
+
+    name: str
+    model: str
+    seed: int
+    metrics_path: str
+    predictions_path: str
+
+
+@dataclass
+class Candidate:
+    """A run or a seed ensemble, with its scores per split (probabilities)."""
+
+    name: str
+    model: str
+    kind: str  # "run" or "ensemble"
+    members: list[str]
+    seeds: list[int]
+    scores: dict[str, np.ndarray] = field(repr=False)
+    metrics: dict | None = field(default=None, repr=False)  # metrics.json of a run
+
+    @property
+    def simplicity(self) -> tuple[int, int]:
+        """Sort key: model rank in ``SIMPLICITY``, then the number of members."""
+        rank = SIMPLICITY.index(self.model) if self.model in SIMPLICITY else len(SIMPLICITY)
+        return rank, len(self.members)
+
+
+def read_predictions(path: str) -> dict[str, pd.DataFrame]:
+    """Read the val and test rows of a ``predictions.tsv.gz`` written by ``evaluate_model``.
+
+    Raises
+    ------
+    InputError
+        If either split is missing.
+    """
+    table = pd.read_csv(path, sep="\t", dtype={"chrom": str, "name": str, "task": str})
+    parts = {}
+    for split in ("val", "test"):
+        rows = table[table["split"] == split].reset_index(drop=True)
+        if rows.empty:
+            raise InputError(
+                f"no {split} rows in the predictions; re-run evaluate_model", path=path
+            )
+        parts[split] = rows
+    return parts
+
+
+def summary_metric(metrics: dict, split: str, metric: str) -> float:
+    """Read the model-level value of ``metric`` on ``split`` from a ``metrics.json``."""
+    return float(metrics[split][metric])
+
+
+def score_metric(labels: np.ndarray, scores: np.ndarray, metric: str) -> float:
+    """``auroc`` or ``auprc`` of scores against 0/1 labels; (n, T): the macro mean over tasks."""
+    labels, scores = np.asarray(labels), np.asarray(scores)
+    labels, scores = labels.reshape(len(labels), -1), scores.reshape(len(scores), -1)
+    for t in range(labels.shape[1]):
+        check_inputs(labels[:, t], scores[:, t], f"{metric} input")
+    return macro_mean(_METRIC_FUNCTIONS[metric], labels, scores)
+
+
+def split_counts(labels: np.ndarray) -> dict:
+    """Windows, positives and negatives of a split (with several tasks: the fewest of any)."""
+    labels = np.asarray(labels).reshape(len(labels), -1)
+    positives = (labels == 1).sum(axis=0)
+    return {
+        "n": int(len(labels)),
+        "positives": int(positives.min()),
+        "negatives": int((len(labels) - positives).min()),
+    }
+
+
+def small_split_warnings(counts: dict[str, dict], min_positives: int, min_negatives: int) -> list:
+    """One warning per split with fewer positives or negatives than the minimums."""
+    found = []
+    for split, count in counts.items():
+        if count["positives"] < min_positives or count["negatives"] < min_negatives:
+            consequence = (
+                "its AUROC/AUPRC are noisy, and so is the choice of model made on them"
+                if split == "val"
+                else "the test metrics reported on it are noisy (see their CIs)"
+            )
+            found.append(
+                f"small {split} split: {count['positives']} positives and {count['negatives']} "
+                f"negatives (fewer than {min_positives} positives or {min_negatives} negatives): "
+                + consequence
+            )
+    return found
+
+
+def choose_candidate(values: dict[str, float], simplicity: dict[str, tuple], tolerance: float):
+    """Name of the chosen candidate and the names tied with it.
+
+    Parameters
+    ----------
+    values : dict of str to float
+        Validation metric per candidate (higher is better), in candidate order.
+    simplicity : dict of str to tuple
+        Sort key per candidate, smaller = simpler.
+    tolerance : float
+        Candidates within this much of the best value are tied.
+
+    Returns
+    -------
+    chosen : str
+    tied : list of str
+        The tied candidates, simplest first.
+    """
+    if not values:
+        raise ValueError("no candidates to choose from")
+    finite = {name: value for name, value in values.items() if np.isfinite(value)}
+    if not finite:
+        raise ValueError("no candidate has a finite validation metric")
+    best = max(finite.values())
+    order = list(values)
+    tied = [name for name, value in finite.items() if value >= best - tolerance - 1e-12]
+    tied.sort(key=lambda name: (simplicity[name], -finite[name], order.index(name)))
+    return tied[0], tied
+
+
+def _load_runs(runs: list[Run]) -> tuple[list[Candidate], dict[str, pd.DataFrame]]:
+    """Candidates of the single runs, and the reference windows (val, test) they all share."""
+    candidates, reference = [], None
+    for run in runs:
+        with open(run.metrics_path) as handle:
+            metrics = json.load(handle)
+        parts = read_predictions(run.predictions_path)
+        if reference is None:
+            reference = {split: rows[WINDOW_KEY] for split, rows in parts.items()}
+        for split, rows in parts.items():
+            if not rows[WINDOW_KEY].equals(reference[split]):
+                raise InputError(
+                    f"run {run.name!r} was evaluated on other {split} windows than "
+                    f"{runs[0].name!r}; re-run evaluate_model for both on the same dataset",
+                    path=run.predictions_path,
+                )
+        scores = {
+            split: task_matrix(rows, "score").astype(np.float64) for split, rows in parts.items()
+        }
+        for split in ("val", "test"):
+            stored = summary_metric(metrics, split, "auroc")
+            again = score_metric(task_matrix(reference[split], "label"), scores[split], "auroc")
+            if abs(again - stored) > STORED_TOLERANCE:
+                raise InputError(
+                    f"{run.name}: predictions give {split} AUROC {again:.5f} but metrics.json "
+                    f"says {stored:.5f}; re-run evaluate_model",
+                    path=run.metrics_path,
+                )
+        candidates.append(
+            Candidate(run.name, run.model, "run", [run.name], [run.seed], scores, metrics)
+        )
+    return candidates, reference
+
+
+def _ensemble_test_metrics(
+    labels: dict[str, np.ndarray],
+    scores: dict[str, np.ndarray],
+    *,
+    threshold: str,
+    bootstrap: int,
+    seed: int,
+) -> tuple[dict, dict]:
+    """Test metrics of an ensemble at thresholds chosen on val; CIs for one task only.
+
+    With several tasks, each task gets its own validation threshold and the metrics are
+    macro means over tasks.
+    """
+    per_task, test_ci = [], {}
+    for t in range(labels["val"].shape[1]):
+        cut = choose_threshold(labels["val"][:, t], scores["val"][:, t], threshold)
+        per_task.append(classification_metrics(labels["test"][:, t], scores["test"][:, t], cut))
+        if labels["val"].shape[1] == 1:
+            ci = bootstrap_ci(
+                labels["test"][:, t], scores["test"][:, t], bootstrap, seed, threshold=cut
+            )
+            test_ci = {k: v for k, v in ci.items() if k.endswith("_ci95")}
+    return (per_task[0] if len(per_task) == 1 else mean_of_dicts(per_task)), test_ci
+
+
+def ensembles(candidates: list[Candidate]) -> list[Candidate]:
+    """One mean-probability ensemble per model with two or more runs."""
+    by_model: dict[str, list[Candidate]] = {}
+    for candidate in candidates:
+        by_model.setdefault(candidate.model, []).append(candidate)
+    found = []
+    for model, members in by_model.items():
+        if len(members) < 2:
+            continue
+        scores = {
+            split: np.mean([m.scores[split] for m in members], axis=0) for split in ("val", "test")
+        }
+        found.append(
+            Candidate(
+                f"{model}-ensemble",
+                model,
+                "ensemble",
+                [m.name for m in members],
+                [s for m in members for s in m.seeds],
+                scores,
+            )
+        )
+    return found
+
+
+def select_model(
+    runs: list[Run],
+    best_path: str,
+    table_path: str,
+    *,
+    metric: str = "auroc",
+    tolerance: float = 0.0,
+    ensemble: bool = True,
+    min_positives: int = 200,
+    min_negatives: int = 200,
+    threshold: str = "max_f1",
+    bootstrap: int = 1000,
+    seed: int = 0,
+) -> dict:
+    """Choose the reported model of a dataset on validation; write ``best.json`` and a table.
+
+    Parameters
+    ----------
+    runs : list of Run
+        The evaluated runs of one dataset (every model, every seed).
+    best_path : str
+        Output ``best.json``: the chosen candidate, why, its test metrics with CIs, its paired
+        difference to the baseline on test, the split sizes and any warnings.
+    table_path : str
+        Output TSV: one row per candidate, validation metrics (the basis of the choice) and
+        test AUROC/AUPRC (for the record only).
+    metric : {"auroc", "auprc"}, default "auroc"
+        Validation metric the choice is made on.
+    tolerance : float, default 0.0
+        Candidates within this much of the best validation value are tied; the simplest wins.
+    ensemble : bool, default True
+        Add the mean-probability ensemble of each model trained with several seeds.
+    min_positives, min_negatives : int, default 200
+        A val or test split with fewer positives or negatives gets a warning.
+    threshold : {"max_f1", "youden"}, default "max_f1"
+        How the ensemble's decision threshold is chosen on validation (a run's comes from its
+        ``metrics.json``, chosen the same way).
+    bootstrap : int, default 1000
+        Resamples for the CIs of an ensemble's test metrics, the validation AUROC CIs of the
+        table and the paired difference to the baseline (0 = none).
+    seed : int, default 0
+
+    Returns
+    -------
+    dict
+        The content of ``best.json``.
+    """
+    if metric not in SELECT_METRICS:
+        raise ValueError(f"select.metric {metric!r} must be one of {list(SELECT_METRICS)}")
+    if not runs:
+        raise ValueError("no runs to choose from")
+    candidates, reference = _load_runs(runs)
+    if ensemble:
+        candidates += ensembles(candidates)
+    labels = {split: task_matrix(reference[split], "label") for split in ("val", "test")}
+    single = labels["val"].shape[1] == 1
+    counts = {split: split_counts(labels[split]) for split in ("val", "test")}
+    warnings = small_split_warnings(counts, min_positives, min_negatives)
+    for warning in warnings:
+        logger.warning(warning)
+
+    # The choice: validation values and simplicity only.
+    values = {}
+    for candidate in candidates:
+        if candidate.metrics is not None:
+            values[candidate.name] = summary_metric(candidate.metrics, "val", metric)
+        else:
+            values[candidate.name] = score_metric(labels["val"], candidate.scores["val"], metric)
+    chosen_name, tied = choose_candidate(
+        values, {c.name: c.simplicity for c in candidates}, tolerance
+    )
+    by_name = {c.name: c for c in candidates}
+    chosen = by_name[chosen_name]
+    baseline = min(candidates, key=lambda c: (c.simplicity, candidates.index(c)))
+    logger.info(
+        "chose %s on val %s %.4f (%d candidates; tied within %g: %s)",
+        chosen_name,
+        metric,
+        values[chosen_name],
+        len(candidates),
+        tolerance,
+        ", ".join(tied),
+    )
+
+    # For the record, after the choice: test metrics.
+    rows = []
+    for candidate in candidates:
+        row = {
+            "candidate": candidate.name,
+            "model": candidate.model,
+            "kind": candidate.kind,
+            "seeds": ",".join(map(str, candidate.seeds)),
+            "chosen": candidate.name == chosen_name,
+            "tied": candidate.name in tied,
+        }
+        for split in ("val", "test"):
+            for key in SELECT_METRICS:
+                if candidate.metrics is not None:
+                    value = summary_metric(candidate.metrics, split, key)
+                else:
+                    value = score_metric(labels[split], candidate.scores[split], key)
+                row[f"{split}_{key}"] = value
+        val_ci = (
+            bootstrap_ci(labels["val"][:, 0], candidate.scores["val"][:, 0], bootstrap, seed)
+            if single
+            else {}  # several tasks: the per-task CIs are in each run's metrics.json
+        )
+        low, high = val_ci.get("auroc_ci95", (np.nan, np.nan))
+        row["val_auroc_ci95_low"], row["val_auroc_ci95_high"] = low, high
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    ordered = ["candidate", "model", "kind", "seeds", "chosen", "tied", "val_auroc"]
+    ordered += [
+        "val_auroc_ci95_low",
+        "val_auroc_ci95_high",
+        "val_auprc",
+        "test_auroc",
+        "test_auprc",
+    ]
+    table = table[ordered]
+    with atomic_path(table_path) as tmp:
+        table.to_csv(tmp, sep="\t", index=False, float_format="%.4f", na_rep="NA")
+
+    if chosen.metrics is not None:
+        test = chosen.metrics["test"]
+        test_ci = chosen.metrics.get("test_ci", {})
+        source = f"metrics.json of {chosen.name}"
+    else:
+        test, test_ci = _ensemble_test_metrics(
+            labels, chosen.scores, threshold=threshold, bootstrap=bootstrap, seed=seed
+        )
+        source = "mean probability of the members (stored predictions, 6 significant digits)"
+    versus = {"baseline": baseline.name, "val_delta": values[chosen_name] - values[baseline.name]}
+    if chosen is not baseline:
+        delta = paired_bootstrap(
+            labels["test"], baseline.scores["test"], chosen.scores["test"], bootstrap, seed
+        )
+        versus.update({f"test_{k}": v for k, v in delta.items()})
+        high = delta.get("auroc_delta_ci95", [np.nan, np.nan])[1]
+        versus["worse_on_test"] = bool(np.isfinite(high) and high < 0)
+    else:
+        versus.update(test_auroc_delta=0.0, test_auprc_delta=0.0, worse_on_test=False)
+    result = {
+        "chosen": chosen_name,
+        "model": chosen.model,
+        "kind": chosen.kind,
+        "members": chosen.members,
+        "seeds": chosen.seeds,
+        "chosen_on": f"val {metric}",
+        "val": {metric: values[chosen_name]},
+        "tolerance": tolerance,
+        "tied": tied,
+        "rule": "best validation value; candidates within the tolerance are tied and the "
+        "simplest wins (k-mer baseline < basset < basset_paper < hybrid; one run < ensemble); "
+        "test metrics are read only after the choice",
+        "candidates": table.replace({np.nan: None}).to_dict(orient="records"),
+        "threshold_method": threshold,
+        "test": test,
+        "test_ci": test_ci,
+        "test_source": source,
+        "ci_note": "percentile bootstrap over test windows; threshold chosen on val",
+        "versus_baseline": versus,
+        "splits": counts,
+        "min_positives": min_positives,
+        "min_negatives": min_negatives,
+        "small_splits": [
+            split
+            for split, count in counts.items()
+            if count["positives"] < min_positives or count["negatives"] < min_negatives
+        ],
+        "warnings": warnings,
+    }
+    write_json(best_path, result)
+    logger.info(
+        "%s: test AUROC %.4f [%s] (baseline %s: delta %+.4f)",
+        chosen_name,
+        test["auroc"],
+        ", ".join(f"{v:.4f}" for v in test_ci.get("auroc_ci95", [])),
+        baseline.name,
+        versus.get("test_auroc_delta", 0.0),
+    )
+    return result

@@ -1,0 +1,21 @@
+"""Choose the reported model of a dataset (wrapper around peakcnn.selection.select_model)."""
+
+import json
+import sys
+from pathlib import Path
+
+# this checkout's peakcnn; scriptdir is workflow/rules/../scripts, so resolve it first
+sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
+
+from peakcnn.logs import log_to_file
+from peakcnn.selection import Run, select_model
+
+log_to_file(snakemake.log[0])
+cfg = json.loads(snakemake.params.cfg)
+runs = [
+    Run(name, model, seed, metrics, predictions)
+    for (model, seed, name), metrics, predictions in zip(
+        cfg.pop("runs"), snakemake.input.metrics, snakemake.input.predictions, strict=True
+    )
+]
+select_model(runs, best_path=snakemake.output.best, table_path=snakemake.output.table, **cfg)
