@@ -20,7 +20,7 @@ include: "workflow/rules/common.smk"
 
 
 wildcard_constraints:
-    dataset="|".join(map(re.escape, DATASETS)),
+    dataset="|".join(map(re.escape, dict.fromkeys(DATASETS + RUNS))),
     model="|".join(map(re.escape, MODELS)),
     task="[A-Za-z0-9_.-]+",
     seedtag=r"(?:-seed\d+)?",

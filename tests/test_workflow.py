@@ -224,3 +224,32 @@ def test_multitask_dataset_runs_end_to_end(tmp_path):
     assert list(table["model"]) == ["basset", "kmer_baseline"]
     qc = json.loads((out / "attribution/basset/qc.json").read_text())
     assert qc["task_name"] == "half" and qc["additivity_passed"]
+
+
+def test_k_fold_runs_every_fold_and_summarises_them(tmp_path):
+    """split.folds 3 on four chromosomes: three runs, each chromosome tested once."""
+    from helpers import make_tiny_project
+
+    workdir = make_tiny_project(tmp_path)
+    config = yaml.safe_load((workdir / "config/config.yaml").read_text())
+    config["split"]["folds"] = 3
+    config["models"] = ["kmer_baseline"]
+    config["train"]["seeds"] = 1
+    (workdir / "config/config.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(workdir)
+    assert result.returncode == 0, result.stderr[-5000:]
+    out = workdir / "results/tiny"
+    tested = []
+    for fold in range(3):
+        split = json.loads((out / f"fold{fold}/dataset/split.json").read_text())
+        assert split["leak_check"]["passed"]
+        assert {r["split"] for r in split["regions"]} == {"train", "val", "test"}
+        tested += split["splits"]["test"]["chromosomes"]
+    assert sorted(tested) == ["Chr1", "Chr2", "Chr3", "Chr4"]
+    table = pd.read_csv(out / "folds/summary.tsv", sep="\t")
+    assert list(table["fold"]) == ["fold0", "fold1", "fold2"]
+    summary = json.loads((out / "folds/summary.json").read_text())
+    assert summary["models"]["kmer_baseline"]["auroc"]["mean"] == pytest.approx(
+        table["auroc"].mean(), abs=1e-4
+    )
+    assert not (out / "dataset").exists()  # with folds, nothing is split outside the folds

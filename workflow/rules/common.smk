@@ -4,6 +4,42 @@ import re
 from pathlib import Path
 
 DATASETS = list(config["datasets"])
+# k-fold cross-validation (split.folds >= 3): from the split stage on, every fold of a dataset
+# is a run of its own, results/<dataset>/fold<i>/; the {dataset} wildcard then reads
+# "<dataset>/fold<i>". Without folds a dataset is its own single run.
+FOLDS = int(config["split"].get("folds", 0))
+
+
+def dataset_runs(dataset):
+    """The runs of a dataset from the split stage on: itself, or ``<dataset>/fold<i>``."""
+    return [dataset] if FOLDS < 3 else [f"{dataset}/fold{i}" for i in range(FOLDS)]
+
+
+RUNS = [run for dataset in DATASETS for run in dataset_runs(dataset)]
+
+
+def base_dataset(run):
+    """The dataset a run belongs to (``name`` of ``name/fold<i>``)."""
+    return run.split("/")[0]
+
+
+def fold_index(run):
+    """The fold of a run, None without folds."""
+    return int(run.rsplit("/fold", 1)[1]) if "/fold" in run else None
+
+
+def from_dataset(path):
+    """Input function: a file made once per dataset (genome, windows) for one run of it."""
+    return lambda wildcards: f"results/{base_dataset(wildcards.dataset)}/{path}"
+
+
+def get_split_params(wildcards):
+    """The split section (plus the window length, and the fold of a fold run) as JSON."""
+    fold = fold_index(wildcards.dataset)
+    extra = {"fold": fold} if fold is not None else {}
+    return stage_params("split", window_length=config["windows"]["length"], **extra)
+
+
 MODELS = list(config["models"])
 SPLITS = ["train", "val", "test"]
 LIBRARY = Path(workflow.basedir) / "src" / "peakcnn"
@@ -140,20 +176,24 @@ NO_SHAP_MODELS = {"kmer_baseline"}
 
 
 def get_final_outputs():
-    """Final targets: per dataset split report, model comparison and choice; per model metrics,
-    SHAP, motifs.
+    """Final targets: per run split report, model comparison and choice; per model metrics,
+    SHAP and motifs; with k-fold splits, each fold's evaluation and the fold summary instead
+    of attributions (request a fold's ``attribution/...`` files to explain it).
 
     Attributions are requested only for models that SHAP can explain (not ``NO_SHAP_MODELS``).
     """
     outputs = []
     for dataset in DATASETS:
-        outputs.append(f"results/{dataset}/dataset/split.json")
-        outputs.append(f"results/{dataset}/eval/models.tsv")
-        outputs.append(f"results/{dataset}/eval/best.json")
-        for model in MODELS:
-            outputs.append(f"results/{dataset}/eval/{model}/metrics.json")
-            if model not in NO_SHAP_MODELS:
-                attribution = f"results/{dataset}/attribution/{model}"
-                outputs.append(f"{attribution}/shap.npz")
-                outputs.append(f"{attribution}/motifs/matches.tsv")
+        if FOLDS >= 3:
+            outputs.append(f"results/{dataset}/folds/summary.tsv")
+        for run in dataset_runs(dataset):
+            outputs.append(f"results/{run}/dataset/split.json")
+            outputs.append(f"results/{run}/eval/models.tsv")
+            outputs.append(f"results/{run}/eval/best.json")
+            for model in MODELS:
+                outputs.append(f"results/{run}/eval/{model}/metrics.json")
+                if model not in NO_SHAP_MODELS and FOLDS < 3:
+                    attribution = f"results/{run}/attribution/{model}"
+                    outputs.append(f"{attribution}/shap.npz")
+                    outputs.append(f"{attribution}/motifs/matches.tsv")
     return outputs

@@ -59,9 +59,9 @@ rule make_windows:
 rule split_windows:
     """Split regions (chromosomes or position blocks with gaps); positives assigned by centre."""
     input:
-        positives=rules.make_windows.output.positives,
-        fasta=rules.fetch_genome.output.fasta,
-        fai=rules.fetch_genome.output.fai,
+        positives=from_dataset("windows/positives.bed"),
+        fasta=from_dataset("genome/genome.fa"),
+        fai=from_dataset("genome/genome.fa.fai"),
         code=library_sources("split"),
     output:
         regions="results/{dataset}/split/regions.bed",
@@ -72,7 +72,7 @@ rule split_windows:
     conda:
         "../../envs/data.yaml"
     params:
-        cfg=stage_params("split", window_length=config["windows"]["length"]),
+        cfg=get_split_params,
     script:
         "../scripts/split_windows.py"
 
@@ -80,12 +80,12 @@ rule split_windows:
 rule sample_negatives:
     """Background windows clear of all peaks, GC-matched to each split's positives."""
     input:
-        positives=rules.make_windows.output.positives,
+        positives=from_dataset("windows/positives.bed"),
         assigned=rules.split_windows.output.assigned,
-        peaks=rules.make_windows.output.all_peaks,
+        peaks=from_dataset("windows/peaks.bed"),
         regions=rules.split_windows.output.regions,
-        fasta=rules.fetch_genome.output.fasta,
-        fai=rules.fetch_genome.output.fai,
+        fasta=from_dataset("genome/genome.fa"),
+        fai=from_dataset("genome/genome.fa.fai"),
         blacklist=get_windows_file("blacklist"),
         code=library_sources("negatives"),
     output:
@@ -117,8 +117,8 @@ rule build_dataset:
         assigned=rules.split_windows.output.assigned,
         negatives=rules.sample_negatives.output.negatives,
         summary=rules.split_windows.output.summary,
-        fasta=rules.fetch_genome.output.fasta,
-        fai=rules.fetch_genome.output.fai,
+        fasta=from_dataset("genome/genome.fa"),
+        fai=from_dataset("genome/genome.fa.fai"),
         code=library_sources("dataset"),
     output:
         train="results/{dataset}/dataset/train.npz",
@@ -135,7 +135,7 @@ rule build_dataset:
     conda:
         "../../envs/data.yaml"
     params:
-        tasks=lambda wildcards: list(dataset_tasks(wildcards.dataset)),
+        tasks=lambda wildcards: list(dataset_tasks(base_dataset(wildcards.dataset))),
         cfg=stage_params(
             None,
             window_length=config["windows"]["length"],

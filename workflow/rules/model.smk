@@ -42,8 +42,8 @@ rule evaluate_model:
         test=rules.build_dataset.output.test,
         history=rules.train_model.output.history,
         regions=rules.split_windows.output.regions,
-        fasta=rules.fetch_genome.output.fasta,
-        fai=rules.fetch_genome.output.fai,
+        fasta=from_dataset("genome/genome.fa"),
+        fai=from_dataset("genome/genome.fa.fai"),
         code=library_sources("evaluate"),
     output:
         metrics="results/{dataset}/eval/{model}{seedtag}/metrics.json",
@@ -146,3 +146,31 @@ rule select_model:
         ),
     script:
         "../scripts/select_model.py"
+
+
+rule summarise_folds:
+    """k-fold cross-validation: every fold's test metrics per model, and their spread."""
+    input:
+        metrics=lambda wildcards: [
+            f"results/{run}/eval/{model}/metrics.json"
+            for run in dataset_runs(wildcards.dataset)
+            for model in MODELS
+        ],
+        code=library_sources("folds", "logs"),
+    output:
+        table=report(
+            "results/{dataset}/folds/summary.tsv",
+            caption="../report/folds.rst",
+            category="Evaluation",
+            subcategory="{dataset}",
+        ),
+        summary="results/{dataset}/folds/summary.json",
+    log:
+        "logs/summarise_folds/{dataset}.log",
+    conda:
+        "../../envs/data.yaml"
+    params:
+        folds=FOLDS,
+        models=MODELS,
+    script:
+        "../scripts/summarise_folds.py"
