@@ -1,8 +1,8 @@
 """SHAP speed: our shap.DeepExplainer path vs tangermeme's deep_lift_shap, same model and inputs.
 
 Both explain the same windows against the same dinucleotide-shuffled references (made once by
-``peakcnn.attribute.make_references``) with the same number of sequence-reference pairs per
-batch. Ours = ``peakcnn.attribute.explain`` (DeepExplainer calls on stacked windows) followed
+``peakcnn.shap_core.make_references``) with the same number of sequence-reference pairs per
+batch. Ours = ``peakcnn.shap_core.explain`` (DeepExplainer calls on stacked windows) followed
 by the projection onto the observed base; tangermeme = ``deep_lift_shap`` with those
 references (its default output is already projected). Each is timed ``--repeats`` times,
 alternating, and the best run is kept (robust to other load on the machine). Printed:
@@ -29,10 +29,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from peakcnn.attribute import explain, make_references, project, select_windows
+from peakcnn.attribution_windows import select_windows
 from peakcnn.devices import resolve_device, set_threads
 from peakcnn.inference import predict_logits
 from peakcnn.model import build_model, load_checkpoint
+from peakcnn.shap_core import explain, make_references, project
 
 DEMO = Path("results/bzip11_bzip10")
 
@@ -58,7 +59,7 @@ def load(args: argparse.Namespace, device: torch.device):
 
 
 def run_ours(model, x, references, device, batch_pairs) -> np.ndarray:
-    """Projected SHAP values from shap.DeepExplainer (peakcnn.attribute)."""
+    """Projected SHAP values from shap.DeepExplainer (peakcnn.shap_core)."""
     return project(explain(model, x, references, 0, device, batch_pairs), x)
 
 

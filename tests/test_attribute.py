@@ -1,4 +1,4 @@
-"""Tests of peakcnn.attribute: SHAP attributions, their QC and their cross-check."""
+"""Tests of peakcnn.attribute and its parts: SHAP attributions, QC and cross-checks."""
 
 from __future__ import annotations
 
@@ -12,17 +12,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from peakcnn import model as model_module
-from peakcnn.attribute import (
-    attribute_chunk,
-    compute_attributions,
-    gather_attributions,
-    make_references,
-    resolve_explainer,
-    shuffle_window,
-)
+from peakcnn.attribute import attribute_chunk, compute_attributions, gather_attributions
 from peakcnn.errors import InputError
 from peakcnn.ism import ism, ism_importance, saliency
 from peakcnn.model import Basset, save_checkpoint
+from peakcnn.shap_core import make_references, resolve_explainer
+from peakcnn.shuffle import shuffle_window
 
 LENGTH = 200
 HYPER = {"length": LENGTH, "n_tasks": 2, "filters": (8, 8, 8), "dense": (16, 8)}
