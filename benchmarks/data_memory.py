@@ -81,7 +81,7 @@ def run_stage(name: str, folder: str, fasta: str, peaks: str, queue) -> None:
             str(f / "neg.bed"),
             {s: str(f / f"{s}.npz") for s in ("train", "val", "test")},
             str(f / "ds.json"),
-            task="bench",
+            tasks=["peaks"],
             fasta_path=fasta,
             split_summary=json.loads((f / "split.json").read_text()),
         )

@@ -25,7 +25,8 @@ def base_dataset(run):
 
 def fold_index(run):
     """The fold of a run, None without folds."""
-    return int(run.rsplit("/fold", 1)[1]) if "/fold" in run else None
+    fold = run.partition("/")[2]  # fold<i>, or empty without folds
+    return int(fold.removeprefix("fold")) if fold else None
 
 
 def from_dataset(path):
