@@ -501,3 +501,34 @@ def test_fold_splits_assign_every_positive_to_test_once(tmp_path):
         test_names += assigned.loc[assigned["split"] == "test", "name"].tolist()
     assert len(test_names) == len(set(test_names))  # no window is tested twice
     assert len(test_names) > 60  # of 75, a few fall in gaps
+
+
+def test_random_split_draws_pieces_with_gaps_and_stays_leak_free(tmp_path):
+    from peakcnn.split import random_block_regions
+
+    regions = random_block_regions({"c": 1_000_000, "d": 500_000}, 0.2, 0.2, 800, 10_000, 0)
+    for _, rows in regions.groupby("chrom"):
+        rows = rows.sort_values("start")
+        gaps = rows["start"].to_numpy()[1:] - rows["end"].to_numpy()[:-1]
+        changes = rows["split"].to_numpy()[1:] != rows["split"].to_numpy()[:-1]
+        assert (changes).all() and (gaps == 800).all()  # same-split pieces are joined
+    share = (regions["end"] - regions["start"]).groupby(regions["split"]).sum() / 1_500_000
+    assert 0.1 < share["test"] < 0.3 and 0.1 < share["val"] < 0.3
+    again = random_block_regions({"c": 1_000_000, "d": 500_000}, 0.2, 0.2, 800, 10_000, 0)
+    assert again.equals(regions)  # seeded
+    fasta, peaks, paths = prepare_split(tmp_path)
+    summary = split_windows(
+        fasta,
+        paths["pos.bed"],
+        paths["regions.bed"],
+        paths["assigned.bed"],
+        paths["split.json"],
+        method="random",
+        gap=400,
+        window_length=200,
+        random_block=2_000,
+        seed=1,
+    )
+    assert summary["method"] == "random" and min(summary["positives"].values()) > 0
+    assigned = read_bed(paths["assigned.bed"], WINDOW_COLUMNS + ["split"])
+    assert leak_check(assigned)["passed"]

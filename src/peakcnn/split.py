@@ -90,6 +90,54 @@ def block_regions(
     return pd.DataFrame(rows, columns=REGION_COLUMNS)
 
 
+def random_block_regions(
+    sizes: dict[str, int],
+    val_fraction: float,
+    test_fraction: float,
+    gap: int,
+    block: int,
+    seed: int,
+) -> pd.DataFrame:
+    """Cut every chromosome into ``block``-bp pieces and give each a random split.
+
+    Each piece is val with probability ``val_fraction``, test with ``test_fraction``, else
+    train; adjacent pieces of the same split are joined and ``gap`` bp are left out wherever
+    the split changes, so windows of different splits never overlap. Leak-prone all the same:
+    neighbouring pieces share local sequence (repeats, gene families, tandem duplicates), so
+    held-out scores come out higher than on a chromosome or block split.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``REGION_COLUMNS`` rows, BED 0-based half-open.
+    """
+    if block <= gap:
+        raise InputError(f"split.random_block {block} must be larger than split.gap {gap}")
+    rng = np.random.default_rng(seed)
+    rows = []
+    for name, size in sizes.items():
+        starts = np.arange(0, size, block)
+        draws = rng.random(len(starts))
+        roles = np.where(
+            draws < test_fraction,
+            "test",
+            np.where(draws < test_fraction + val_fraction, "val", "train"),
+        )
+        merged: list[list] = []
+        for start, role in zip(starts, roles, strict=True):
+            end = min(int(start) + block, size)
+            if merged and merged[-1][2] == role:
+                merged[-1][1] = end
+            else:
+                merged.append([int(start), end, str(role)])
+        for index, (start, end, role) in enumerate(merged):
+            start += 0 if index == 0 else gap - gap // 2
+            end -= 0 if index == len(merged) - 1 else gap // 2
+            if end > start:
+                rows.append((name, start, end, role))
+    return pd.DataFrame(rows, columns=REGION_COLUMNS)
+
+
 def fold_chromosome_groups(sizes: dict[str, int], folds: int) -> list[list[str]]:
     """Deal chromosomes into ``folds`` groups of similar total size.
 
@@ -170,6 +218,8 @@ def split_regions(
     gap: int,
     folds: int = 0,
     fold: int = 0,
+    random_block: int = 100_000,
+    seed: int = 0,
 ) -> tuple[str, pd.DataFrame]:
     """Return the resolved method and the split regions for a genome.
 
@@ -191,7 +241,10 @@ def split_regions(
         return method, chromosome_regions(sizes, val, test)
     if method == "blocks":
         return method, block_regions(sizes, val_fraction, test_fraction, gap)
-    raise InputError(f"split.method {method!r} must be auto, chromosome or blocks")
+    if method == "random":
+        regions = random_block_regions(sizes, val_fraction, test_fraction, gap, random_block, seed)
+        return method, regions
+    raise InputError(f"split.method {method!r} must be auto, chromosome, blocks or random")
 
 
 def split_windows(
@@ -210,6 +263,8 @@ def split_windows(
     window_length: int = 800,
     folds: int = 0,
     fold: int = 0,
+    random_block: int = 100_000,
+    seed: int = 0,
 ) -> dict:
     """Define split regions and assign each positive window to the region holding its centre.
 
@@ -227,7 +282,7 @@ def split_windows(
         Output: the positives with a ninth column, their split.
     summary_path : str
         Output JSON: method, regions, counts per split, windows left in gaps.
-    method : {"auto", "chromosome", "blocks"}, default "auto"
+    method : {"auto", "chromosome", "blocks", "random"}, default "auto"
     val_chroms, test_chroms : list of str, optional
         Chromosomes for validation and test (chromosome method); chosen by size if empty.
     val_fraction, test_fraction : float, default 0.15
@@ -236,6 +291,9 @@ def split_windows(
         Gap between blocks in bp (blocks method); must be >= ``window_length``.
     window_length : int, default 800
         Window length, for the gap check.
+    random_block, seed : int
+        ``random`` method: piece size in bp and the seed of the draw (leak-prone; for
+        comparison with published random splits only).
     folds, fold : int, default 0
         k-fold cross-validation: with ``folds`` >= 3, the regions of fold ``fold`` (test =
         fold ``fold``, val = the next fold, train = the rest); 0 = one split.
@@ -263,6 +321,8 @@ def split_windows(
         gap=gap,
         folds=folds,
         fold=fold,
+        random_block=random_block,
+        seed=seed,
     )
     positives["split"] = assign_splits(positives, regions)
     in_gap = positives["split"] == ""
