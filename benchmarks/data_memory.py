@@ -14,7 +14,6 @@ import argparse
 import json
 import multiprocessing
 import os
-import resource
 import tempfile
 import time
 from pathlib import Path
@@ -46,8 +45,26 @@ def write_genome(folder: Path, mbp: int, n_peaks: int, seed: int = 0) -> tuple[s
     return str(fasta), str(peaks)
 
 
+def reset_peak_memory() -> None:
+    """Reset this process's resident-memory high-water mark (Linux ``clear_refs``).
+
+    A child started by fork + exec inherits its parent's ``ru_maxrss``, so the stage's own
+    peak is measured from ``VmHWM`` after this reset.
+    """
+    Path("/proc/self/clear_refs").write_text("5")
+
+
+def peak_memory_mb() -> float:
+    """This process's resident-memory high-water mark (``VmHWM``) in MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
 def run_stage(name: str, folder: str, fasta: str, peaks: str, queue) -> None:
     """Run one stage in this (child) process and report time and peak memory."""
+    reset_peak_memory()
     from peakcnn import dataset, negatives, split, windows
 
     f = Path(folder)
@@ -87,8 +104,7 @@ def run_stage(name: str, folder: str, fasta: str, peaks: str, queue) -> None:
         )
         count = sum(s["windows"] for s in result["splits"].values())
     seconds = time.perf_counter() - start
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    queue.put((name, seconds, count, peak_mb))
+    queue.put((name, seconds, count, peak_memory_mb()))
 
 
 def main() -> None:
