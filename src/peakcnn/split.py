@@ -90,6 +90,37 @@ def block_regions(
     return pd.DataFrame(rows, columns=REGION_COLUMNS)
 
 
+def joined_regions(chrom: str, pieces, gap: int) -> list[tuple]:
+    """Join consecutive pieces of one split and leave ``gap`` bp where the split changes.
+
+    Parameters
+    ----------
+    chrom : str
+    pieces : iterable of (start, end, split)
+        Adjacent pieces tiling the chromosome, in order.
+    gap : int
+        Bases left out between pieces of different splits (half taken from each side).
+
+    Returns
+    -------
+    list of tuple
+        ``(chrom, start, end, split)`` rows, empty pieces left out.
+    """
+    merged: list[list] = []
+    for start, end, split in pieces:
+        if merged and merged[-1][2] == split:
+            merged[-1][1] = end
+        else:
+            merged.append([start, end, split])
+    rows = []
+    for index, (start, end, split) in enumerate(merged):
+        start += 0 if index == 0 else gap - gap // 2
+        end -= 0 if index == len(merged) - 1 else gap // 2
+        if end > start:
+            rows.append((chrom, start, end, split))
+    return rows
+
+
 def random_block_regions(
     sizes: dict[str, int],
     val_fraction: float,
@@ -123,18 +154,9 @@ def random_block_regions(
             "test",
             np.where(draws < test_fraction + val_fraction, "val", "train"),
         )
-        merged: list[list] = []
-        for start, role in zip(starts, roles, strict=True):
-            end = min(int(start) + block, size)
-            if merged and merged[-1][2] == role:
-                merged[-1][1] = end
-            else:
-                merged.append([int(start), end, str(role)])
-        for index, (start, end, role) in enumerate(merged):
-            start += 0 if index == 0 else gap - gap // 2
-            end -= 0 if index == len(merged) - 1 else gap // 2
-            if end > start:
-                rows.append((name, start, end, role))
+        ends = np.minimum(starts + block, size)
+        pieces = zip(starts.tolist(), ends.tolist(), roles.tolist(), strict=True)
+        rows += joined_regions(name, pieces, gap)
     return pd.DataFrame(rows, columns=REGION_COLUMNS)
 
 
@@ -169,17 +191,7 @@ def fold_block_regions(sizes: dict[str, int], folds: int, fold: int, gap: int) -
     for name, size in sizes.items():
         bounds = [int(round(size * b / folds)) for b in range(folds + 1)]
         blocks = [(bounds[b], bounds[b + 1], role.get(b, "train")) for b in range(folds)]
-        merged = [list(blocks[0])]
-        for start, end, split in blocks[1:]:
-            if split == merged[-1][2]:
-                merged[-1][1] = end
-            else:
-                merged.append([start, end, split])
-        for index, (start, end, split) in enumerate(merged):
-            start += 0 if index == 0 else gap - gap // 2
-            end -= 0 if index == len(merged) - 1 else gap // 2
-            if end > start:
-                rows.append((name, start, end, split))
+        rows += joined_regions(name, blocks, gap)
     return pd.DataFrame(rows, columns=REGION_COLUMNS)
 
 
@@ -201,9 +213,7 @@ def fold_regions(
             f"{len(with_peaks)}; use fewer folds or split.method blocks"
         )
     groups = fold_chromosome_groups(with_peaks, folds)
-    split_of = {c: "test" for c in groups[fold]} | {c: "val" for c in groups[(fold + 1) % folds]}
-    rows = [(name, 0, size, split_of.get(name, "train")) for name, size in sizes.items()]
-    return pd.DataFrame(rows, columns=REGION_COLUMNS)
+    return chromosome_regions(sizes, groups[(fold + 1) % folds], groups[fold])
 
 
 def split_regions(
