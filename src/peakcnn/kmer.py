@@ -23,6 +23,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from torch import nn
 
+from peakcnn.multitask import macro_mean
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_C = (0.0001, 0.001, 0.01, 0.1)
@@ -170,16 +172,6 @@ def kmer_features(
     return torch.cat(parts).numpy() if parts else np.zeros((0, features.n_features))
 
 
-def _mean_auroc(y: np.ndarray, scores: np.ndarray) -> float:
-    """Mean AUROC over the tasks (columns) that have both classes; NaN when none has."""
-    values = [
-        roc_auc_score(y[:, t], scores[:, t])
-        for t in range(y.shape[1])
-        if 0 < y[:, t].sum() < len(y)
-    ]
-    return float(np.mean(values)) if values else float("nan")
-
-
 def fit_kmer_baseline(
     x_train: np.ndarray,
     y_train: np.ndarray,
@@ -249,7 +241,7 @@ def fit_kmer_baseline(
                 LogisticRegression(C=c, max_iter=max_iter).fit(train, labels, sample_weight=weight)
             )
         scores = np.stack([fit.decision_function(val) for fit in fits], axis=1)
-        auroc = _mean_auroc(y_val, scores)
+        auroc = macro_mean(roc_auc_score, y_val, scores)
         tried.append({"C": c, "val_auroc": auroc})
         logger.info("k-mer baseline k=%d, C=%g: val AUROC %.4f", k, c, auroc)
         if best is None or auroc > best[0]:

@@ -47,6 +47,7 @@ from peakcnn.inference import predict_logits
 from peakcnn.io import atomic_path, write_json
 from peakcnn.kmer import DEFAULT_C, fit_kmer_baseline
 from peakcnn.model import MODELS, build_model, explainer_for, save_checkpoint
+from peakcnn.multitask import has_both_classes
 
 logger = logging.getLogger(__name__)
 
@@ -309,7 +310,7 @@ def train_epoch(
 def _mean_over_tasks(metric: Callable, y: np.ndarray, scores: np.ndarray) -> list[float]:
     """Compute a ranking metric per task (NaN where a task has one class only)."""
     return [
-        float(metric(y[:, t], scores[:, t])) if 0 < y[:, t].sum() < len(y) else float("nan")
+        float(metric(y[:, t], scores[:, t])) if has_both_classes(y[:, t]) else float("nan")
         for t in range(y.shape[1])
     ]
 
