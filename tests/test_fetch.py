@@ -466,6 +466,20 @@ def test_crlf_split_exactly_at_chunk_boundary(srv: Path, out: Path) -> None:
     assert info["crlf_converted"] == 2
 
 
+def test_crlf_count_is_in_the_logged_fetch_summary(
+    srv: Path, out: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (srv / "peaks.bed").write_bytes(b"chr1\t1\t5\r\nchr1\t7\t9\r\nchr1\t10\t12\n")
+    with caplog.at_level(logging.INFO, logger="peakcnn.fetch"):
+        fetch_file(str(srv / "peaks.bed"), str(out / "p.bed"), kind="bed")
+    summary = [r.getMessage() for r in caplog.records if "fetch summary" in r.getMessage()]
+    assert len(summary) == 1 and "'crlf_converted': 2" in summary[0]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        f"{srv / 'peaks.bed'}: 2 Windows (CRLF) line endings converted to LF in {out / 'p.bed'}"
+    ]
+
+
 # --- content checks ---------------------------------------------------------------------------
 
 
