@@ -13,54 +13,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from data_stages import data_stages
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from peakcnn.fetch import fetch_file, fetch_genome
 from peakcnn.genome import window_composition
 from peakcnn.intervals import read_bed
-from peakcnn.negatives import NEGATIVE_COLUMNS, sample_negatives
-from peakcnn.split import split_windows
-from peakcnn.windows import WINDOW_COLUMNS, make_windows
+from peakcnn.negatives import NEGATIVE_COLUMNS
+from peakcnn.windows import WINDOW_COLUMNS
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def data_stages(tmp_path: Path, fasta: str, peaks: str, config: dict) -> dict[str, str]:
-    """Run windows, split and negatives as the workflow does; return the output paths."""
-    out = {name: str(tmp_path / name) for name in ("pos", "peaks", "regions", "assigned", "neg")}
-    length = config["windows"]["length"]
-    make_windows(
-        peaks,
-        fasta,
-        out["pos"],
-        str(tmp_path / "windows.json"),
-        all_peaks_path=out["peaks"],
-        **config["windows"],
-    )
-    split_windows(
-        fasta,
-        out["pos"],
-        out["regions"],
-        out["assigned"],
-        str(tmp_path / "split.json"),
-        window_length=length,
-        **config["split"],
-    )
-    sample_negatives(
-        out["pos"],
-        out["assigned"],
-        out["peaks"],
-        out["regions"],
-        fasta,
-        out["neg"],
-        str(tmp_path / "neg.json"),
-        str(tmp_path / "gc.png"),
-        window_length=length,
-        blacklist=config["windows"].get("blacklist"),
-        **config["negatives"],
-    )
-    return out
 
 
 def n_fraction_auroc(fasta: str, out: dict[str, str], length: int) -> tuple[float, float]:
@@ -82,6 +45,19 @@ def n_fraction_auroc(fasta: str, out: dict[str, str], length: int) -> tuple[floa
     return roc_auc_score(y, model.predict_proba(x)[:, 1]), null_sd
 
 
+def stages(folder: Path, fasta: str, peaks: str, config: dict) -> dict[str, str]:
+    """The data stages up to the negatives with the config's sections."""
+    return data_stages(
+        folder,
+        fasta,
+        peaks,
+        windows=config["windows"],
+        split=config["split"],
+        negatives=config["negatives"],
+        dataset=False,
+    )
+
+
 def demo_config() -> dict:
     """The shipped config (its demo dataset and its defaults)."""
     return yaml.safe_load((REPO / "config/config.yaml").read_text())
@@ -95,7 +71,7 @@ def test_n_fraction_alone_is_at_chance_on_the_demo(tmp_path):
     fetch_genome(str(demo / "TAIR10.1_chr1.fna.gz"), fasta)
     fetch_file(str(demo / "GSE198873_bZIP11-bZIP10.chr1.narrowPeak.gz"), peaks, kind="bed")
     config["windows"].pop("chrom_alias_file", None)
-    out = data_stages(tmp_path, fasta, peaks, config)
+    out = stages(tmp_path, fasta, peaks, config)
     auroc, null_sd = n_fraction_auroc(fasta, out, config["windows"]["length"])
     assert abs(auroc - 0.5) < 4 * null_sd, (auroc, null_sd)
 
@@ -139,5 +115,5 @@ def gappy_config(max_n_fraction: float | None) -> dict:
 def test_a_looser_positive_n_cap_is_a_label_shortcut(tmp_path, cap, shortcut):
     fasta, peaks = gappy_genome(tmp_path)
     config = gappy_config(cap)
-    auroc, null_sd = n_fraction_auroc(fasta, data_stages(tmp_path, fasta, peaks, config), 200)
+    auroc, null_sd = n_fraction_auroc(fasta, stages(tmp_path, fasta, peaks, config), 200)
     assert (abs(auroc - 0.5) > 4 * null_sd) == shortcut, (auroc, null_sd)

@@ -542,6 +542,16 @@ def make_windows(
         kept = kept[~too_many_n]
         blacklisted = overlaps_blacklist(kept, blacklist)
         kept = kept[~blacklisted].reset_index(drop=True)
+        if kept.empty:
+            raise InputError(
+                f"no positive window left of {len(windows)}: {int(too_many_n.sum())} with more "
+                f"than windows.max_n_fraction {max_n_fraction} N/padding (windows of {length} "
+                f"bp on records of at most {max(sizes.values())} bp), "
+                f"{sum(c['dropped_at_end'] for c in by_chrom.values())} run off a record end "
+                f"(windows.chrom_end {chrom_end}), {int(blacklisted.sum())} in the blacklist; "
+                "use a shorter windows.length or fix the inputs",
+                fasta_path,
+            )
         kept["tasks"] = label_tasks(kept, all_peaks, length, label_width)
         order = {name: index for index, name in enumerate(sizes)}
         kept = kept.sort_values(
