@@ -1,8 +1,13 @@
 """peakcnn: genome FASTA + peaks → windows → negatives → one-hot → split → CNN → metrics → SHAP."""
 
 import re
+import sys
+from pathlib import Path
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
+
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # our peakcnn
+from peakcnn.config_check import validate_config
 
 min_version("9.0")
 
@@ -10,7 +15,7 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
-validate(config, "config/config.schema.yaml")
+validate_config(config, Path(workflow.basedir) / "config/config.schema.yaml")
 
 
 report: "workflow/report/workflow.rst"
