@@ -186,6 +186,7 @@ def test_a_missing_required_key_is_named():
             "split.val_chroms and split.test_chroms share ['Chr4']",
         ),
         ({"evaluate.baseline": "hybrid"}, "evaluate.baseline 'hybrid' is not one of models"),
+        ({"attribute.task": "leaf"}, "attribute.task 'leaf' is not a peak set of dataset"),
         (
             {"negatives.strategy": {"gc_matched": 0}},
             "negatives.strategy: the mixture's weights sum to 0",

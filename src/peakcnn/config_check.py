@@ -258,6 +258,17 @@ def check_constraints(config: dict) -> None:
             "negatives.strategy: the mixture's weights sum to 0; give at least one a weight > 0",
         ),
     ]
+    task = config["attribute"]["task"]
+    for name, dataset in config["datasets"].items():
+        peaks = dataset["peaks"]
+        tasks = [name] if isinstance(peaks.get("source"), str) else list(peaks)
+        rules.append(
+            (
+                task is None or task in tasks,
+                f"attribute.task {task!r} is not a peak set of dataset {name!r} (tasks "
+                f"{tasks}); name one of them or null (the first)",
+            )
+        )
     for holds, message in rules:
         if not holds:
             raise InputError(message, WHERE)
