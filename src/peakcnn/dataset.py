@@ -101,10 +101,11 @@ def no_negatives_cause(split: str, split_summary: dict, window_length: int) -> s
             "genome with longer contigs"
         )
     return (
-        f"negatives shortfall: peaks and positive windows leave no {window_length} bp window "
-        f"free in its regions ({len(regions)}, longest {longest} bp; see "
-        "negatives/negatives.json); use negatives.strategy dinuc_shuffled (needs no free "
-        "genome), shorter windows.length, or a larger genome"
+        f"negatives shortfall: its regions ({len(regions)}, longest {longest} bp) hold no "
+        f"{window_length} bp window clear of peaks, positive windows and the blacklist and "
+        "within negatives.max_n_fraction (see negatives/negatives.json); use "
+        "negatives.strategy dinuc_shuffled (needs no free genome), a shorter windows.length, "
+        "or a larger genome"
     )
 
 
