@@ -513,8 +513,11 @@ def test_resume_after_a_real_kill_equals_an_uninterrupted_run(tmp_path):
     assert process.wait() == -signal.SIGKILL
     assert not Path(paths["pt"]).exists()
     assert torch.load(checkpoint, weights_only=True)["epoch"] < options["epochs"]
+    stale = folder / ".checkpoint.pt.k1ll3d_x.pt"  # as a kill inside a checkpoint write leaves
+    stale.write_bytes(b"half a checkpoint")
     report, resumed = train_toy(tmp_path, "run", **options)
     assert report["resumed_after_epoch"] >= 1
+    assert not stale.exists() and not list(folder.glob(".*.pt"))
     assert history_metrics(resumed["tsv"]) == history_metrics(reference["tsv"])
     assert same_weights(resumed["pt"], reference["pt"])
 
