@@ -267,7 +267,11 @@ def test_qc_checks_shap_against_ism_and_saliency(run: dict) -> None:
     assert ism["mutants"] == ism["windows"] * 100 * 3
     assert len(ism["pearson_with_shap_per_window"]) == ism["windows"]
     assert ism["pearson_with_shap_median"] > 0  # random model; the planted-motif test asks more
-    assert qc["saliency"]["pearson_with_shap_median"] is not None
+    track, saliency = arrays["projected"].sum(axis=1), arrays["saliency"].sum(axis=1)
+    pearson = [np.corrcoef(a, b)[0, 1] for a, b in zip(track, saliency, strict=True)]
+    saliency_qc = qc["saliency"]
+    np.testing.assert_allclose(saliency_qc["pearson_with_shap_per_window"], pearson, rtol=1e-4)
+    assert saliency_qc["pearson_with_shap_median"] == pytest.approx(np.median(pearson), rel=1e-4)
     assert arrays["ism"].shape == (ism["windows"], 4, 100)
     np.testing.assert_array_equal(arrays["ism_index"], arrays["index"][: ism["windows"]])
     assert arrays["saliency"].shape == arrays["shap"].shape

@@ -19,9 +19,11 @@ from peakcnn.evaluate import (
     auroc,
     bootstrap_ci,
     calibration,
+    check_stored_metrics,
     choose_threshold,
     classification_metrics,
     evaluate_model,
+    read_predictions,
     substitute,
     threshold_metrics,
 )
@@ -70,7 +72,7 @@ def test_ranking_metrics_agree_with_scikit_learn_on_adversarial_inputs(case):
         skm.average_precision_score(labels, scores), abs=1e-12
     )
     result = classification_metrics(labels, scores, float(np.median(scores)))  # cross-checked
-    assert 0 <= result["auroc"] <= 1
+    assert result["auroc"] == auroc(labels, scores)
 
 
 def test_known_values():
@@ -299,6 +301,22 @@ def test_evaluate_model_writes_checked_outputs(tiny_run):
     assert {"auroc", "f1", "mcc"} <= set(table["metric"])
 
 
+def test_every_metric_recomputed_from_the_predictions_matches_metrics_json(tiny_run):
+    paths = tiny_run["paths"]
+    stored = json.loads(open(paths["metrics.json"]).read())
+    predictions = read_predictions(paths["predictions.tsv.gz"])
+    check_stored_metrics(stored, predictions, paths["metrics.json"])
+    for split in ("val", "test"):
+        rows = predictions[split]
+        again = classification_metrics(rows["label"], rows["score"], stored[split]["threshold"])
+        assert again == stored[split]  # exactly: the scores are stored at full precision
+    for split, key in (("test", "f1"), ("val", "brier"), ("test", "tp")):
+        changed = json.loads(json.dumps(stored))
+        changed[split][key] += 1e-7
+        with pytest.raises(InputError, match=f"{split} task {key} .*re-run evaluate_model"):
+            check_stored_metrics(changed, predictions, paths["metrics.json"])
+
+
 def test_threshold_ignores_test_labels(tiny_run, tmp_path):
     """Relabelling the test split changes test metrics but never the threshold."""
     root, kwargs = tiny_run["root"], dict(tiny_run["kwargs"])
@@ -371,9 +389,12 @@ def test_multitask_evaluation_reports_each_task_and_macro_means(tiny_run, tmp_pa
     assert len(predictions) == 2 * (80 + 80)
     test_b = predictions[(predictions["split"] == "test") & (predictions["task"] == "B")]
     assert auroc(test_b["label"].to_numpy(), test_b["score"].to_numpy()) == pytest.approx(
-        by_task["B"]["test"]["auroc"],
-        abs=1e-3,  # scores are written to 6 digits
+        by_task["B"]["test"]["auroc"], abs=1e-12
     )
+    check_stored_metrics(metrics, read_predictions(out["predictions.tsv.gz"]), "metrics.json")
+    metrics["by_task"]["B"]["val"]["mcc"] += 1e-6
+    with pytest.raises(InputError, match="val B mcc"):
+        check_stored_metrics(metrics, read_predictions(out["predictions.tsv.gz"]), "metrics.json")
     robustness = pd.read_csv(out["robustness.tsv"], sep="\t")
     assert set(robustness["task"]) == {"A", "B", "macro"}
     clean = robustness[robustness["perturbation"] == "none"].set_index("task")["auroc"]

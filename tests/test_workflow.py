@@ -11,7 +11,7 @@ import pytest
 import yaml
 from helpers import planned_jobs, snakemake
 
-from peakcnn.evaluate import choose_threshold
+from peakcnn.evaluate import check_stored_metrics, choose_threshold, read_predictions
 
 pytestmark = pytest.mark.workflow
 
@@ -62,7 +62,8 @@ def test_evaluation_outputs_are_checked_and_complete(finished_run):
     for key in ("auroc", "auprc", "f1", "mcc"):
         low, high = metrics["test_ci"][f"{key}_ci95"]
         assert low <= metrics["test"][key] <= high
-    assert "scikit-learn" in metrics["metric_check"]
+    stored = read_predictions(str(out / "basset/predictions.tsv.gz"))
+    check_stored_metrics(metrics, stored, str(out / "basset/metrics.json"))  # every metric
     predictions = pd.read_csv(out / "basset/predictions.tsv.gz", sep="\t")
     val = predictions[predictions["split"] == "val"]
     cut = choose_threshold(val["label"].to_numpy(), val["score"].to_numpy(), "max_f1")

@@ -46,6 +46,12 @@ RANKING = ("auroc", "auprc")
 AT_THRESHOLD = ("accuracy", "f1", "mcc", "precision", "recall", "specificity")
 #: Metrics with a bootstrap CI (the thresholded ones at the fixed validation threshold).
 BOOTSTRAPPED = RANKING + ("accuracy", "f1", "mcc", "precision", "recall")
+#: Splits written to ``predictions.tsv.gz``.
+PREDICTION_SPLITS = ("val", "test")
+#: Largest allowed difference between a metric recomputed from ``predictions.tsv.gz`` and its
+#: value in ``metrics.json`` (scores are stored at full precision: both come from the same
+#: numbers).
+STORED_TOLERANCE = 1e-9
 
 
 def check_labels(labels: np.ndarray, where: str) -> None:
@@ -769,7 +775,13 @@ def _write_tsv(path: str, table: pd.DataFrame) -> None:
 def write_predictions(
     path: str, tables: dict[str, dict], scores: dict[str, np.ndarray], tasks: list[str]
 ) -> None:
-    """Write one row per window and task (split, coordinates, task, label, score), gzipped TSV."""
+    """Write one row per window and task (split, coordinates, task, label, score), gzipped TSV.
+
+    Scores are written at full precision (the shortest decimal that reads back as the same
+    float64), so every metric recomputed from the file equals the one in ``metrics.json``: at
+    six significant digits, scores near 1 tie and move the AUROC (see
+    ``check_stored_metrics``).
+    """
     frames = [
         pd.DataFrame(
             {
@@ -780,16 +792,106 @@ def write_predictions(
                 "name": data["name"],
                 "task": task,
                 "label": data["y"][:, t],
-                "score": scores[split][:, t],
+                "score": np.asarray(scores[split][:, t], dtype=np.float64),
             }
         )
         for split, data in tables.items()
         for t, task in enumerate(tasks)
     ]
     with atomic_path(path) as tmp:
-        pd.concat(frames).to_csv(
-            tmp, sep="\t", index=False, float_format="%.6g", compression="gzip"
-        )
+        pd.concat(frames).to_csv(tmp, sep="\t", index=False, compression="gzip")
+
+
+def read_predictions(path: str) -> dict[str, pd.DataFrame]:
+    """Read the val and test rows of a ``predictions.tsv.gz`` written by ``evaluate_model``.
+
+    Returns
+    -------
+    dict of str to pandas.DataFrame
+        ``val`` and ``test`` rows, in file order.
+
+    Raises
+    ------
+    InputError
+        If either split is missing.
+    """
+    table = pd.read_csv(path, sep="\t", dtype={"chrom": str, "name": str, "task": str})
+    parts = {}
+    for split in PREDICTION_SPLITS:
+        rows = table[table["split"] == split].reset_index(drop=True)
+        if rows.empty:
+            raise InputError(
+                f"no {split} rows in the predictions; re-run evaluate_model", path=path
+            )
+        parts[split] = rows
+    return parts
+
+
+def task_matrix(predictions: pd.DataFrame, column: str) -> np.ndarray:
+    """One column of long-format predictions as a (windows, tasks) matrix, in task order."""
+    tasks = list(dict.fromkeys(predictions["task"]))
+    return np.stack(
+        [predictions.loc[predictions["task"] == task, column].to_numpy() for task in tasks],
+        axis=1,
+    )
+
+
+def check_stored_metrics(metrics: dict, predictions: dict[str, pd.DataFrame], where: str) -> None:
+    """Recompute every val and test metric of ``metrics.json`` from the stored predictions.
+
+    The metrics are recomputed per task at the stored thresholds (``by_task`` with several
+    tasks), as ``evaluate_model`` computes them, and compared with the headline and per-task
+    values; the two files must come from the same evaluation.
+
+    Parameters
+    ----------
+    metrics : dict
+        A ``metrics.json``.
+    predictions : dict of str to pandas.DataFrame
+        ``read_predictions`` of the matching ``predictions.tsv.gz``.
+    where : str
+        The ``metrics.json`` path, for the error.
+
+    Raises
+    ------
+    InputError
+        If a value differs by more than ``STORED_TOLERANCE``, or a split or a task's
+        threshold is missing.
+    """
+    for split in PREDICTION_SPLITS:
+        if split not in metrics:
+            raise InputError(f"no {split} metrics; re-run evaluate_model", path=where)
+        rows = predictions[split]
+        tasks = list(dict.fromkeys(rows["task"]))
+        labels, scores = task_matrix(rows, "label"), task_matrix(rows, "score")
+        stored = {task: metrics.get("by_task", {}).get(task, {}).get(split) for task in tasks}
+        if len(tasks) == 1:
+            stored[tasks[0]] = metrics[split]
+        missing = [task for task, values in stored.items() if values is None]
+        if missing:
+            raise InputError(
+                f"no {split} metrics for task(s) {missing} of the predictions; "
+                "re-run evaluate_model",
+                path=where,
+            )
+        again = {
+            task: classification_metrics(
+                labels[:, t], scores[:, t], float(stored[task]["threshold"])
+            )
+            for t, task in enumerate(tasks)
+        }
+        pairs = [(f"{split} {task}", stored[task], again[task]) for task in tasks]
+        if len(tasks) > 1:
+            pairs.append((split, metrics[split], mean_of_dicts(list(again.values()))))
+        for label, expected, found in pairs:
+            for key in found.keys() & expected.keys():
+                if abs(float(found[key]) - float(expected[key])) > STORED_TOLERANCE:
+                    raise InputError(
+                        f"the predictions give {label} {key} {float(found[key]):.10g} but "
+                        f"metrics.json says {float(expected[key]):.10g}: the two files are from "
+                        "different evaluations; re-run evaluate_model",
+                        path=where,
+                    )
 
 
 def write_metrics_table(path: str, metrics: dict) -> None:

@@ -44,7 +44,7 @@ from peakcnn.dataset import load_split
 from peakcnn.devices import resolve_device, set_seed, set_threads
 from peakcnn.errors import InputError
 from peakcnn.inference import predict_logits
-from peakcnn.io import atomic_path, write_json
+from peakcnn.io import atomic_path, remove_stale_temporaries, write_json
 from peakcnn.kmer import DEFAULT_C, fit_kmer_baseline
 from peakcnn.model import MODELS, build_model, explainer_for, save_checkpoint
 from peakcnn.multitask import has_both_classes
@@ -685,6 +685,7 @@ def train_model(
     history: list[dict] = []
     best = {"score": -math.inf, "epoch": 0, "state": None}
     checkpoint_path = Path(model_path).with_name(CHECKPOINT_NAME)
+    remove_stale_temporaries(checkpoint_path)  # left by a killed run
     fingerprint = _fingerprint(settings, train_path, val_path)
     resumed_from = 0
     if resume and checkpoint_path.exists():
