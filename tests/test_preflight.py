@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -78,3 +79,16 @@ def test_workflow_stops_before_any_job_without_bedtools(tmp_path, no_bedtools_pa
     assert result.stderr.strip().splitlines()[-1] == missing_message("bedtools")
     assert "Traceback" not in result.stderr
     assert not (workdir / "results").exists() and not (workdir / "logs").exists()
+
+
+def test_use_conda_leaves_the_programs_to_the_environments(tmp_path, no_bedtools_path, monkeypatch):
+    # With --use-conda the envs bring bedtools: the parse passes the preflight and the run
+    # gets as far as needing conda (not installed here).
+    workdir = make_tiny_project(tmp_path / "project")
+    monkeypatch.setenv("PATH", no_bedtools_path)
+    result = snakemake(workdir, "-n", "--use-conda")
+    assert missing_message("bedtools") not in result.stderr
+    if shutil.which("conda", path=no_bedtools_path) is None:
+        assert result.returncode != 0 and "conda" in result.stderr
+    else:
+        assert result.returncode == 0, result.stderr[-3000:]
