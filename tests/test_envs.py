@@ -43,6 +43,7 @@ PYPI_NAMES = {"sklearn": "scikit-learn", "yaml": "pyyaml", "modiscolite": "modis
 PYPI_TO_CONDA = {"torch": "pytorch", "matplotlib": "matplotlib-base"}
 # Programs a package runs, which no import shows.
 RUNTIME_NEEDS = {"pybedtools": ("bedtools",)}
+RUNTIME_PROGRAMS = {program for programs in RUNTIME_NEEDS.values() for program in programs}
 # Submodules that need a package of their own, which the top-level import does not show.
 SUBMODULE_NEEDS = {"torch.utils.tensorboard": "tensorboard"}
 # Conda name -> PyPI name of the installed distribution, where they differ.
@@ -77,9 +78,6 @@ def installed_version(name: str) -> Version | None:
         return None
 
 
-RUNTIME_PROGRAMS = {program for programs in RUNTIME_NEEDS.values() for program in programs}
-
-
 def env_packages(path: Path) -> dict[str, str]:
     """Package name -> version constraint ('' if none) of an env file, pip entries included."""
     env = yaml.safe_load(path.read_text())
@@ -97,6 +95,12 @@ def lower_bound(constraint: str) -> Version | None:
     """The ``>=`` bound of a version constraint, if any."""
     bounds = [Version(s.version) for s in SpecifierSet(constraint or "") if s.operator == ">="]
     return max(bounds) if bounds else None
+
+
+def upper_bound(constraint: str) -> Version | None:
+    """The ``<`` bound of a version constraint, if any."""
+    bounds = [Version(s.version) for s in SpecifierSet(constraint or "") if s.operator == "<"]
+    return min(bounds) if bounds else None
 
 
 def test_rule_files_hold_every_rule_of_the_workflow():
@@ -171,18 +175,25 @@ def test_library_imports_are_declared_in_pyproject():
 
 
 @pytest.mark.parametrize("path", ENV_FILES, ids=[p.name for p in ENV_FILES])
-def test_env_lower_bounds_are_no_older_than_pyproject(path):
+def test_env_bounds_agree_with_pyproject(path):
+    # Lower bounds no older than pyproject's; the same upper bound, so that a pip installation
+    # (what CI tests) and a conda environment stay in the same release series.
     packages = env_packages(path)
     for requirement in map(Requirement, pyproject()["dependencies"]):
         pypi = requirement.name.lower()
         conda = PYPI_TO_CONDA.get(pypi, pypi)
         name = pypi if pypi in packages else conda  # pip entries keep the PyPI name
+        if name not in packages:
+            continue
         wanted = lower_bound(str(requirement.specifier))
-        if name in packages and wanted is not None:
+        if wanted is not None:
             have = lower_bound(packages[name])
             assert have is not None and have >= wanted, (
                 f"{path.name}: {name}{packages[name]} allows older than pyproject's {requirement}"
             )
+        assert upper_bound(packages[name]) == upper_bound(str(requirement.specifier)), (
+            f"{path.name}: {name}{packages[name]} and pyproject's {requirement} end apart"
+        )
 
 
 @pytest.mark.parametrize("path", ENV_FILES, ids=[p.name for p in ENV_FILES])
@@ -203,11 +214,10 @@ def test_env_versions_are_the_tested_ones(path):
     for name, constraint in env_packages(path).items():
         if name == "pip":
             continue
-        specifiers = SpecifierSet(constraint)
-        if not any(s.operator == "<" for s in specifiers):
+        if upper_bound(constraint) is None:
             unbounded.append(name)
         have = installed_version(name)
-        if have is None or not specifiers.contains(have, prereleases=True):
+        if have is None or not SpecifierSet(constraint).contains(have, prereleases=True):
             untested.append(f"{name}{constraint} (tested: {have})")
     assert not unbounded, f"{path.name}: no upper bound for {unbounded}"
     assert not untested, f"{path.name} allows only untested versions: {untested}"
