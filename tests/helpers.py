@@ -163,15 +163,20 @@ def peakcnn_imports(path: Path) -> set[str]:
     return found
 
 
-def third_party_imports(path: Path) -> set[str]:
-    """Top-level names of the non-stdlib, non-peakcnn modules a file imports (anywhere in it)."""
+def third_party_imports(path: Path, dotted: bool = False) -> set[str]:
+    """Top-level names of the non-stdlib, non-peakcnn modules a file imports (anywhere in it).
+
+    With ``dotted``, the full module names instead (``torch.utils.tensorboard``).
+    """
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
-            found |= {alias.name.split(".")[0] for alias in node.names}
+            found |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            found.add(node.module.split(".")[0])
-    return found - set(sys.stdlib_module_names) - {"peakcnn", "__future__"}
+            found.add(node.module)
+    skip = set(sys.stdlib_module_names) | {"peakcnn", "__future__"}
+    found = {name for name in found if name.split(".")[0] not in skip}
+    return found if dotted else {name.split(".")[0] for name in found}
 
 
 def module_closure(stems: set[str]) -> set[str]:
@@ -200,6 +205,8 @@ class RuleCode:
     modules: set[str] = field(default_factory=set)
     #: third-party modules imported by the script and those modules
     imports: set[str] = field(default_factory=set)
+    #: the same, as full module names (``torch.utils.tensorboard``)
+    dotted_imports: set[str] = field(default_factory=set)
     #: the rule's own ``resources: gpu=`` (0 if it declares none)
     gpu: int = 0
 
@@ -232,6 +239,7 @@ def rule_code(repo: Path = REPO) -> dict[str, RuleCode]:
             rule.modules = module_closure(stems | rule.script_modules)
             files = [LIBRARY / f"{stem}.py" for stem in rule.modules]
             files += [rule.script] if rule.script else []
-            rule.imports = set().union(set(), *(third_party_imports(f) for f in files))
+            rule.dotted_imports = set().union(set(), *(third_party_imports(f, True) for f in files))
+            rule.imports = {name.split(".")[0] for name in rule.dotted_imports}
             rules[rule.name] = rule
     return rules

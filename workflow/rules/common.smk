@@ -1,6 +1,7 @@
 import ast
 import json
 import re
+import runpy
 from pathlib import Path
 
 DATASETS = list(config["datasets"])
@@ -198,3 +199,10 @@ def get_final_outputs():
                     outputs.append(f"{attribution}/shap.npz")
                     outputs.append(f"{attribution}/motifs/matches.tsv")
     return outputs
+
+
+# --- preflight (peakcnn.preflight) -----------------------------------------------------------
+# Stop before any job runs when a program the jobs call (bedtools) is missing, with one line
+# naming it and how to install it. With --use-conda the environments bring the programs.
+if not any(m.name == "CONDA" for m in workflow.deployment_settings.deployment_method):
+    runpy.run_path(str(LIBRARY / "preflight.py"))["check_programs"]()
