@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -264,7 +265,9 @@ def _load_checkpoint_file(path: Path, device: torch.device, data_hash: bool) -> 
 def _load_torchscript(path: Path, device: torch.device) -> LoadedModel:
     """Load a TorchScript file written by ``peakcnn.apply.export``."""
     extra = {METADATA_KEY: ""}
-    network = torch.jit.load(str(path), map_location=device, _extra_files=extra)
+    with warnings.catch_warnings():  # TorchScript is deprecated in favour of torch.export
+        warnings.simplefilter("ignore", DeprecationWarning)
+        network = torch.jit.load(str(path), map_location=device, _extra_files=extra)
     if not extra[METADATA_KEY]:
         raise _not_peakcnn(str(path), f"a TorchScript file without {METADATA_KEY} metadata")
     metadata = ModelMetadata.from_json(extra[METADATA_KEY], str(path))
