@@ -35,7 +35,7 @@ class FastaRecord:
     line: int
 
 
-def _open_text(path: str):
+def open_text(path: str):
     """Open a plain or gzip-compressed text file."""
     with open(path, "rb") as probe:
         gzipped = probe.read(2) == b"\x1f\x8b"
@@ -52,7 +52,7 @@ def read_fasta(path: str) -> Iterator[FastaRecord]:
     """
     name, line_number, chunks = None, 0, []
     seen = 0
-    with _open_text(path) as handle:
+    with open_text(path) as handle:
         for number, line in enumerate(handle, start=1):
             line = line.strip()
             if line.startswith(">"):
@@ -155,7 +155,7 @@ def read_bed(path: str) -> pd.DataFrame:
         ``chrom, start, end, name, line`` (name defaults to ``chrom:start-end``).
     """
     rows = []
-    with _open_text(path) as handle:
+    with open_text(path) as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip() or line.startswith(("#", "track", "browser")):
                 continue

@@ -9,7 +9,7 @@ import argparse
 import importlib
 import sys
 
-SUBCOMMANDS = ["predict", "export"]
+SUBCOMMANDS = ["predict", "variants", "export"]
 
 
 def build_parser() -> argparse.ArgumentParser:
