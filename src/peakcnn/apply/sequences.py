@@ -183,6 +183,22 @@ def read_bed(path: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["chrom", "start", "end", "name", "line"])
 
 
+def check_genome(path: str) -> None:
+    """Refuse a missing or compressed genome FASTA (windows are read from the raw file)."""
+    try:
+        with open(path, "rb") as handle:
+            magic = handle.read(2)
+    except OSError as error:
+        raise InputError(
+            f"cannot read the genome ({error.strerror}); check the path", path
+        ) from None
+    if magic == b"\x1f\x8b":
+        raise InputError(
+            "the genome is gzip-compressed; decompress it (gunzip, or bgzip -d) and pass that",
+            path,
+        )
+
+
 def match_contigs(
     chroms: list[str], genome: str, source: str, lines: list[int] | None = None
 ) -> dict[str, str]:
@@ -199,6 +215,7 @@ def match_contigs(
     lines : list of int, optional
         Line of each input row, for the error.
     """
+    check_genome(genome)
     mapping, missing = reconcile_names(sorted(set(chroms)), fasta_descriptions(genome), {})
     if missing:
         first = next(i for i, chrom in enumerate(chroms) if chrom in missing)

@@ -28,7 +28,7 @@ import pandas as pd
 
 from peakcnn.apply.loading import LoadedModel
 from peakcnn.apply.predict import window_logits
-from peakcnn.apply.sequences import open_text
+from peakcnn.apply.sequences import check_genome, open_text
 from peakcnn.contigs import reconcile_names
 from peakcnn.encode import encode_bytes
 from peakcnn.errors import InputError
@@ -162,6 +162,7 @@ def allele_window(bases: np.ndarray, pos0: int, ref: str, allele: str, length: i
 
 def _contig_mapping(variants: list[Variant], genome: str, path: str) -> dict[str, str]:
     """Reconcile variant contig names with the genome as for peaks; none matching is an error."""
+    check_genome(genome)
     names = sorted({v.chrom for v in variants})
     mapping, missing = reconcile_names(names, fasta_descriptions(genome), {})
     if not mapping:

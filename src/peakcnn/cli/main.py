@@ -9,7 +9,7 @@ import argparse
 import importlib
 import sys
 
-SUBCOMMANDS = ["predict", "variants", "export"]
+SUBCOMMANDS = ["predict", "scan", "variants", "export"]
 
 
 def build_parser() -> argparse.ArgumentParser:
