@@ -35,24 +35,30 @@ def write_genome(folder: Path, seed: int = 0) -> tuple[Path, dict[str, str]]:
     return path, contigs
 
 
-def write_run(folder: Path, *, rc_average: bool = False, seed: int = 0, tasks=TASKS) -> Path:
+def write_run(
+    folder: Path, *, rc_average: bool = False, seed: int = 0, tasks=TASKS, name: str = "basset"
+) -> Path:
     """A run laid out as the workflow does: model.pt, its metrics.json and dataset splits.
 
     Returns the ``model.pt`` path. The model has random weights (seeded); BatchNorm statistics
     are set away from the identity so that every layer matters.
     """
     torch.manual_seed(seed)
-    hyper = {"length": LENGTH, "n_tasks": len(tasks), **ARCHITECTURE}
+    own = ARCHITECTURE if name == "basset" else {"k": 3}
+    hyper = {"length": LENGTH, "n_tasks": len(tasks), **own}
     if rc_average:
         hyper["rc_average"] = True
-    model = build_model("basset", **hyper)
+    model = build_model(name, **hyper)
+    for module in model.modules():
+        if name == "kmer_baseline" and isinstance(module, torch.nn.Linear):
+            torch.nn.init.normal_(module.weight)  # built untrained (zeros)
     for module in model.modules():
         if isinstance(module, torch.nn.BatchNorm1d):
             module.running_mean.uniform_(-0.2, 0.2)
             module.running_var.uniform_(0.5, 1.5)
-    run = folder / "results" / "demo" / "models" / "basset"
+    run = folder / "results" / "demo" / "models" / name
     run.mkdir(parents=True)
-    save_checkpoint(str(run / "model.pt"), model, "basset", hyper)
+    save_checkpoint(str(run / "model.pt"), model, name, hyper)
     dataset = folder / "results" / "demo" / "dataset"
     dataset.mkdir(parents=True)
     rng = np.random.default_rng(seed)
@@ -64,7 +70,7 @@ def write_run(folder: Path, *, rc_average: bool = False, seed: int = 0, tasks=TA
         x = np.eye(4, dtype=np.uint8)[rng.integers(0, 4, (4, LENGTH))].transpose(0, 2, 1)
         y = rng.integers(0, 2, (4, len(tasks))).astype(np.uint8)
         save_split(str(dataset / f"{split}.npz"), x, y, table, list(tasks))
-    evaluation = folder / "results" / "demo" / "eval" / "basset"
+    evaluation = folder / "results" / "demo" / "eval" / name
     evaluation.mkdir(parents=True)
     cuts = {task: 0.3 + 0.1 * t for t, task in enumerate(tasks)}
     if len(tasks) == 1:

@@ -14,9 +14,11 @@ from peakcnn.cli.main import main
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated")
-@pytest.mark.parametrize("rc_average", [False, True])
-def test_exports_match_pytorch_and_carry_metadata(tmp_path, rc_average, capsys):
-    run = write_run(tmp_path, rc_average=rc_average)
+@pytest.mark.parametrize(
+    ("name", "rc_average"), [("basset", False), ("basset", True), ("kmer_baseline", False)]
+)
+def test_exports_match_pytorch_and_carry_metadata(tmp_path, name, rc_average, capsys):
+    run = write_run(tmp_path, rc_average=rc_average, name=name)
     prefix = tmp_path / "exported" / "basset"
     assert main(["export", str(run.parent), "-o", str(prefix)]) == 0
     report = json.loads(prefix.with_suffix(".export.json").read_text())
