@@ -1,3 +1,4 @@
+import gzip
 import subprocess
 import sys
 
@@ -69,6 +70,16 @@ def test_predict_fasta_centres_pads_and_crops(run, tmp_path):
             table[f"probability_{task}"], 1 / (1 + np.exp(-expected[:, t])), rtol=1e-5
         )
     assert table["padded_bases"].tolist() == [0, 39, 0]
+    # gzipped FASTA, and --both-strands: the mean of each window's and its reverse complement's
+    gz = tmp_path / "seqs.fa.gz"
+    gz.write_bytes(gzip.compress(fasta.read_bytes()))
+    both = tmp_path / "both.tsv"
+    assert main(["predict", str(run), "--fasta", str(gz), "-o", str(both), "--both-strands"]) == 0
+    averaged = pd.read_csv(both, sep="\t", keep_default_na=False)
+    reverse = [w[::-1].translate(str.maketrans("ACGTacgt", "TGCAtgca")) for w in windows]
+    expected_both = (expected + reference_logits(run, reverse)) / 2
+    np.testing.assert_allclose(averaged[f"logit_{TASKS[0]}"], expected_both[:, 0], atol=1e-5)
+    assert not np.allclose(expected_both[:, 0], expected[:, 0], atol=1e-5)
 
 
 def test_predict_bed_and_region_strings_agree_with_the_genome(run, genome, tmp_path):

@@ -1,3 +1,4 @@
+import gzip
 import tracemalloc
 
 import numpy as np
@@ -97,6 +98,10 @@ def test_scan_refuses_bad_settings_with_no_output(run, tmp_path, capsys):
     base = ["scan", str(run), "--genome", str(fasta), "-o", str(prefix)]
     assert main([*base, "--stride", "0"]) == 2
     assert "--stride 0 must be a positive" in capsys.readouterr().err
+    packed = tmp_path / "genome.fa.gz"
+    packed.write_bytes(gzip.compress(fasta.read_bytes()))
+    assert main([*base[:3], str(packed), *base[4:], "--stride", "50"]) == 2
+    assert f"{packed}: the genome is gzip-compressed; decompress it" in capsys.readouterr().err
     (tmp_path / "results" / "demo" / "eval" / "basset" / "metrics.json").unlink()
     assert main([*base, "--stride", "50"]) == 2
     assert "no validation threshold" in capsys.readouterr().err

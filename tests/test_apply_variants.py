@@ -90,6 +90,14 @@ def test_vcf_scores_skips_with_reasons_and_matches_the_model(run, tiny_fasta, tm
         same = pd.read_csv(again, sep="\t", keep_default_na=False)
         np.testing.assert_array_equal(same["logit_difference"], table["logit_difference"])
 
+    # letters and lengths that cannot be scored, from a TSV
+    odd = tmp_path / "odd.tsv"
+    odd.write_text(f"chrA\t171\tT\tR\nchrA\t150\tC\t{'A' * (LENGTH + 1)}\n")
+    assert score(run, odd, tiny_fasta, tmp_path / "odd.out.tsv") == 0
+    skipped = pd.read_csv(tmp_path / "odd.out.skipped.tsv", sep="\t")
+    assert skipped["reason"].str.split(":").str[0].tolist() == ["bad_letters", "allele_too_long"]
+    assert skipped["line"].tolist() == [1, 2]
+
     # indels refused on request, with a reason each
     refused = tmp_path / "snv.tsv"
     assert score(run, VCF, tiny_fasta, refused, "--indels", "skip") == 0
