@@ -199,3 +199,41 @@ def test_homology_table_of_another_split_is_rejected(planted, tmp_path):
     test["name"] = np.array([f"other_{i}" for i in range(len(test["name"]))])
     with pytest.raises(InputError, match="re-run homology_check"):
         read_near_identical(str(folder / "homology.tsv"), test)
+
+
+def test_evaluate_model_reports_metrics_without_near_identical_windows(planted):
+    folder, _, _, _ = planted
+    torch = pytest.importorskip("torch")
+    from peakcnn.evaluate import auroc, evaluate_model, read_predictions
+    from peakcnn.model import Basset, save_checkpoint
+
+    torch.manual_seed(0)
+    hyper = {"length": LENGTH, "n_tasks": 1, "filters": (4, 4, 4), "kernels": (5, 3, 3)}
+    hyper["pools"] = (4, 4, 4)
+    save_checkpoint(str(folder / "model.pt"), Basset(**hyper), "basset", hyper)
+    out = folder / "eval"
+    metrics = evaluate_model(
+        str(folder / "model.pt"),
+        str(folder / "val.npz"),
+        str(folder / "test.npz"),
+        *(str(out / name) for name in ("metrics.json", "metrics.tsv", "predictions.tsv.gz")),
+        str(out / "roc.png"),
+        str(out / "pr.png"),
+        homology_path=str(folder / "homology.tsv"),
+        bootstrap=20,
+        device="cpu",
+    )
+    homology = json.loads((out / "metrics.json").read_text())["homology"]
+    assert homology == json.loads(json.dumps(metrics["homology"]))
+    assert (homology["near_identical"], homology["windows_kept"]) == (2, 4)
+    test = read_predictions(str(out / "predictions.tsv.gz"))["test"]
+    kept = test[~test["name"].isin(["copy_2pct", "revcomp_5pct"])]
+    without = homology["by_task"]["task"]["without_near_identical"]
+    assert without["auroc"] == pytest.approx(
+        auroc(kept["label"].to_numpy(), kept["score"].to_numpy())
+    )
+    assert without["n"] == 4
+    table = pd.read_csv(out / "metrics.tsv", sep="\t").set_index("metric")
+    assert float(table.loc["auroc without near-identical windows", "test"]) == pytest.approx(
+        without["auroc"], abs=1e-4
+    )
