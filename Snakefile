@@ -32,6 +32,7 @@ wildcard_constraints:
 
 
 include: "workflow/rules/data.smk"
+include: "workflow/rules/homology.smk"
 include: "workflow/rules/model.smk"
 include: "workflow/rules/interpret.smk"
 

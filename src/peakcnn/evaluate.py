@@ -894,6 +894,116 @@ def check_stored_metrics(metrics: dict, predictions: dict[str, pd.DataFrame], wh
                     )
 
 
+def read_near_identical(path: str, test: dict[str, np.ndarray]) -> np.ndarray:
+    """Read, per test window in split order, whether it has a near-identical train window.
+
+    Parameters
+    ----------
+    path : str
+        ``homology.tsv`` of ``peakcnn.homology.check_homology``.
+    test : dict of str to numpy.ndarray
+        The test split (``load_split``); joined on window name.
+
+    Returns
+    -------
+    numpy.ndarray of bool, shape (n,)
+
+    Raises
+    ------
+    InputError
+        If the table's test windows are not exactly the split's.
+    """
+    table = pd.read_csv(path, sep="\t", dtype={"name": str, "chrom": str})
+    rows = table[table["split"] == "test"].set_index("name")["near_identical"]
+    names = test["name"].astype(str)
+    if len(rows) != len(names) or not rows.index.isin(names).all():
+        raise InputError(
+            f"its {len(rows)} test windows are not the {len(names)} of the test split; "
+            "re-run homology_check",
+            path=path,
+        )
+    return rows.reindex(names).astype(bool).to_numpy()
+
+
+def homology_metrics(
+    labels: np.ndarray,
+    scores: np.ndarray,
+    near: np.ndarray,
+    cuts: np.ndarray,
+    tasks: list[str],
+    *,
+    bootstrap: int,
+    seed: int,
+) -> dict:
+    """Test metrics without the windows that have a near-identical train window, with counts.
+
+    The metrics on all test windows are the headline ones; these are the same metrics at the
+    same validation thresholds on the test windows left after removing the near-identical
+    ones, with percentile bootstrap CIs of AUROC and AUPRC.
+
+    Parameters
+    ----------
+    labels, scores : numpy.ndarray, shape (n, tasks)
+        Test labels and probabilities.
+    near : numpy.ndarray of bool, shape (n,)
+        ``read_near_identical``.
+    cuts : numpy.ndarray of float, shape (tasks,)
+        Validation thresholds per task.
+    tasks : list of str
+    bootstrap, seed : int
+
+    Returns
+    -------
+    dict
+        ``near_identical`` (count), ``near_identical_positives``, ``near_identical_negatives``
+        (windows positive for any task, or for none), ``windows_kept``, and per task
+        ``without_near_identical``: metrics and ``*_ci95``; ``None`` where the kept windows
+        lack a class.
+    """
+    positive = labels.max(axis=1) > 0
+    keep = ~near
+    result: dict = {
+        "near_identical": int(near.sum()),
+        "near_identical_positives": int((near & positive).sum()),
+        "near_identical_negatives": int((near & ~positive).sum()),
+        "windows_kept": int(keep.sum()),
+        "by_task": {},
+    }
+    for t, task in enumerate(tasks):
+        y, s = labels[keep, t], scores[keep, t]
+        if y.size == 0 or y.min() == y.max():
+            result["by_task"][task] = {"without_near_identical": None}
+            continue
+        kept = classification_metrics(y, s, float(cuts[t]))
+        kept.update(bootstrap_ci(y, s, bootstrap, seed) if bootstrap else {})
+        result["by_task"][task] = {"without_near_identical": kept}
+    return result
+
+
+def homology_rows(metrics: dict) -> list[tuple]:
+    """Rows of ``metrics.tsv`` for the test metrics without near-identical-to-train windows."""
+    homology = metrics.get("homology")
+    if not homology:
+        return []
+    rows = [
+        (
+            "test windows with a near-identical train window (removed below)",
+            f"{homology['near_identical']} ({homology['near_identical_positives']} positive)",
+            None,
+            None,
+            None,
+        )
+    ]
+    for task, own in homology["by_task"].items():
+        kept = own["without_near_identical"] or {}
+        prefix = "" if len(homology["by_task"]) == 1 else f"{task}: "
+        for key in ("auroc", "auprc"):
+            low, high = kept.get(f"{key}_ci95", (None, None))
+            label = f"{prefix}{key} without near-identical windows"
+            rows.append((label, kept.get(key), low, high, None))
+    return rows
+
+
 def write_metrics_table(path: str, metrics: dict) -> None:
     """Write the headline metrics as a TSV for the report: test value, its 95% CI, val value."""
     rows = []
@@ -904,6 +1014,7 @@ def write_metrics_table(path: str, metrics: dict) -> None:
         for key in ("auroc", "auprc", "positive_fraction", "f1", "mcc", "threshold"):
             low, high = own["test_ci"].get(f"{key}_ci95", (None, None))
             rows.append((f"{task}: {key}", own["test"][key], low, high, own["val"][key]))
+    rows.extend(homology_rows(metrics))
     rows.append(("threshold method (chosen on val)", metrics["threshold_method"], None, None, None))
     rows.append(("calibration ECE", metrics["calibration"]["test"]["ece"], None, None, None))
     table = pd.DataFrame(rows, columns=["metric", "test", "test_ci95_low", "test_ci95_high", "val"])
@@ -930,6 +1041,7 @@ def evaluate_model(
     fasta_path: str | None = None,
     robustness_path: str | None = None,
     robustness_plot_path: str | None = None,
+    homology_path: str | None = None,
     threshold: str = "max_f1",
     bootstrap: int = 1000,
     seed: int = 0,
@@ -968,6 +1080,9 @@ def evaluate_model(
         Genome FASTA the dataset was encoded from (needed for shifts).
     robustness_path, robustness_plot_path : str or None
         Robustness TSV and PNG (substitutions, and shifts when ``fasta_path`` is given).
+    homology_path : str or None
+        ``homology.tsv`` of ``peakcnn.homology``: test metrics without the windows that have a
+        near-identical train window go to ``metrics["homology"]`` (and ``metrics.tsv``).
     threshold : {"max_f1", "youden"}, default "max_f1"
         How the decision threshold is chosen on validation (never on test).
     bootstrap : int, default 1000
@@ -1084,6 +1199,16 @@ def evaluate_model(
         if robustness_plot_path:
             plot_robustness(table, robustness_plot_path)
         metrics["robustness"] = table.to_dict(orient="records")
+    if homology_path:
+        metrics["homology"] = homology_metrics(
+            labels["test"],
+            scores["test"],
+            read_near_identical(homology_path, tables["test"]),
+            cuts,
+            tasks,
+            bootstrap=bootstrap,
+            seed=seed,
+        )
     write_predictions(predictions_path, tables, scores, tasks)
     write_metrics_table(table_path, metrics)
     write_json(metrics_path, metrics)

@@ -10,7 +10,10 @@ import shutil
 import sys
 
 #: Program -> why it is needed. Each is looked up on PATH.
-REQUIRED_PROGRAMS = {"bedtools": "the data stages run it through pybedtools"}
+REQUIRED_PROGRAMS = {
+    "bedtools": "the data stages run it through pybedtools",
+    "minimap2": "the homology leak check aligns val/test windows to train windows with it",
+}
 
 #: How to install a missing program, by apt, conda or the project's set-up script.
 INSTALL_HINT = (

@@ -205,4 +205,8 @@ def get_final_outputs():
 # Stop before any job runs when a program the jobs call (bedtools) is missing, with one line
 # naming it and how to install it. With --use-conda the environments bring the programs.
 if not any(m.name == "CONDA" for m in workflow.deployment_settings.deployment_method):
-    runpy.run_path(str(LIBRARY / "preflight.py"))["check_programs"]()
+    _preflight = runpy.run_path(str(LIBRARY / "preflight.py"))
+    _programs = dict(_preflight["REQUIRED_PROGRAMS"])
+    if not config["homology"]["enabled"]:
+        _programs.pop("minimap2")
+    _preflight["check_programs"](_programs)

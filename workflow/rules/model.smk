@@ -44,6 +44,11 @@ rule evaluate_model:
         regions=rules.split_windows.output.regions,
         fasta=from_dataset("genome/genome.fa"),
         fai=from_dataset("genome/genome.fa.fai"),
+        homology=lambda wildcards: (
+            HOMOLOGY_TABLE.format(dataset=wildcards.dataset)
+            if config["homology"]["enabled"]
+            else []
+        ),
         code=library_sources("evaluate"),
     output:
         metrics="results/{dataset}/eval/{model}{seedtag}/metrics.json",
