@@ -9,7 +9,7 @@ import argparse
 import importlib
 import sys
 
-SUBCOMMANDS = ["predict", "scan", "variants", "export"]
+SUBCOMMANDS = ["predict", "scan", "variants", "export", "serve"]
 
 
 def build_parser() -> argparse.ArgumentParser:
