@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import sys
 
@@ -50,10 +51,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
+def is_loopback(host: str) -> bool:
+    """Whether a host name or address only listens on this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def check_host(host: str, public: bool) -> None:
     """Refuse to listen beyond this machine unless ``--public`` says so."""
-    from peakcnn.web.app import is_loopback
-
     if not public and not is_loopback(host):
         raise InputError(
             f"--host {host} would open the page to other machines; pass --public to allow it, "

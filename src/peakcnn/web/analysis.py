@@ -95,7 +95,7 @@ def shap_values(model: LoadedModel, query: Query, task: int, limits: Limits) -> 
     per_base = (raw.sum(axis=1) * query.x.any(axis=1))[0]
     delta = output_deltas(network, query.x, references, task, model.device)[0]
     return {
-        "values": [round(float(v), 6) for v in per_base],
+        "values": [_significant(v) for v in per_base],
         "explainer": explainer,
         "references": limits.references,
         "sum": float(per_base.sum()),
@@ -116,7 +116,12 @@ def mutagenesis(model: LoadedModel, query: Query, task: int, limits: Limits) -> 
     width = min(limits.ism_width, length)
     start = (length - width) // 2
     deltas = ism(model.network, query.x, task, model.device, start, start + width)[0]
-    return {"start": start, "values": np.round(deltas.astype(np.float64), 5).tolist()}
+    return {"start": start, "values": [[_significant(v) for v in row] for row in deltas]}
+
+
+def _significant(value: float) -> float:
+    """Round a value to 4 significant digits, for the page's JSON."""
+    return float(f"{float(value):.4g}")
 
 
 def what_if(model: LoadedModel, query: Query, index: int) -> list[dict]:

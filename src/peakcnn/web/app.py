@@ -9,7 +9,6 @@ then get a "busy" page).
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import threading
 from contextlib import contextmanager
@@ -57,16 +56,6 @@ class Workbench:
         if key not in self.models:
             self.models[key] = load_model(str(dataset.model_path(run)), self.device)
         return self.models[key]
-
-
-def is_loopback(host: str) -> bool:
-    """Whether a host name or address only listens on this machine."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def create_app(
