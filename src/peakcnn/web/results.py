@@ -201,9 +201,15 @@ def _table(path: Path) -> dict:
 
 
 def _summary(path: Path) -> dict:
-    """Read a JSON file flattened to ``dotted.key: value`` rows (the first ``MAX_ROWS``)."""
+    """Read a JSON file flattened to ``dotted.key: value`` rows (the first ``MAX_ROWS``).
+
+    Top-level values are the ``headline``; nested ones (``nested``) are shown folded.
+    """
     rows = list(_flatten(json.loads(path.read_text())))
-    return {"rows": rows[:MAX_ROWS], "total": len(rows)}
+    shown = rows[:MAX_ROWS]
+    headline = [row for row in shown if not any(mark in row[0] for mark in ".[")]
+    nested = [row for row in shown if any(mark in row[0] for mark in ".[")]
+    return {"headline": headline, "nested": nested, "shown": len(shown), "total": len(rows)}
 
 
 def _flatten(value, prefix: str = ""):
