@@ -188,3 +188,19 @@ def test_serve_refuses_a_public_address_unless_asked(tmp_path, capsys):
 def test_serve_refuses_a_folder_without_models(tmp_path, capsys):
     assert main(["serve", str(tmp_path)]) == 2
     assert "no trained model here" in capsys.readouterr().err
+
+
+def test_what_if_at_the_edge_of_a_pasted_sequence_pads_with_n(site):
+    url, contigs, model = site
+    pasted = contigs["Chr2"][1500:1600]
+    status, body, _ = fetch(
+        f"{url}api/what-if", json_body={"dataset": "demo", "query": pasted, "index": 0}
+    )
+    assert status == 200
+    rows = [row for row in json.loads(body)["rows"] if row["task"] == "leaf"]
+    assert [row["pos"] for row in rows] == [1, 1, 1] and rows[0]["ref"] == pasted[0]
+    for row in rows:
+        window = "N" * 49 + row["alt"] + pasted[1:51]
+        reverse = window.translate(COMPLEMENT)[::-1]
+        logit = reference_logits(model, [window, reverse])[:, 0].mean()
+        assert row["alt_probability"] == pytest.approx(sigmoid(logit), abs=1e-5)
