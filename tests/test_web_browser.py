@@ -96,6 +96,9 @@ def test_sequence_page_shows_score_logo_heatmap_and_what_if(browser_site):
     cells = rows.nth(1).locator("td").all_inner_texts()
     assert cells[0] == "50" and cells[1] == window[49].upper()
     assert rows.count() == 1 + 3 * 2
+    selected = page.locator(".selected")
+    assert selected.count() == 1 + 4  # the letter and its heatmap column
+    assert set(selected.evaluate_all("els => els.map(e => e.dataset.index)")) == {"49"}
     page.screenshot(path=str(SCREENSHOTS / "sequence.png"), full_page=True)
 
 

@@ -79,7 +79,13 @@ def shap_values(model: LoadedModel, query: Query, task: int, limits: Limits) -> 
     """
     if model.kind != "checkpoint":
         raise InputError("SHAP needs a run's model.pt (a PyTorch checkpoint)")
-    explainer = resolve_explainer(model.source)
+    try:
+        explainer = resolve_explainer(model.source)
+    except InputError:
+        raise InputError(
+            f"model {model.metadata.name!r} has no SHAP explainer (its inputs are not "
+            "differentiable); the mutagenesis below explains it"
+        ) from None
     network = model.network
     references, _ = make_references(query.x, np.zeros(1, dtype=np.int64), limits.references, SEED)
     raw = explain(

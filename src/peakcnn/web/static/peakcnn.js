@@ -87,6 +87,10 @@
   }
 
   function whatIf(index) {
+    for (const element of document.querySelectorAll(".selected")) element.classList.remove("selected");
+    for (const element of document.querySelectorAll(`[data-index="${index}"]`)) {
+      element.classList.add("selected");
+    }
     const box = document.getElementById("what-if");
     box.innerHTML = `<p class="note">Scoring the substitutions at ${position(index)}…</p>`;
     fetch(box.dataset.url, {
