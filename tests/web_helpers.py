@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -53,10 +54,11 @@ def serving(results: Path, *extra: str):
     """Run ``peakcnn serve`` (a real process on a free port of 127.0.0.1); yield its URL."""
     command = [sys.executable, "-m", "peakcnn.cli.main", "serve", str(results), "--port", "0"]
     env = {**os.environ, "PYTHONPATH": str(REPO_SRC)}
+    log = tempfile.TemporaryFile(mode="w+")  # the server's log, never a full pipe
     process = subprocess.Popen(
         [*command, "--ism-width", "40", "--shap-references", "4", *extra],
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=log,
         text=True,
         env=env,
     )
@@ -64,13 +66,15 @@ def serving(results: Path, *extra: str):
         line = process.stdout.readline()
         if "http://" not in line:
             process.kill()
-            raise AssertionError(f"serve did not start: {line}{process.stderr.read()}")
+            process.wait()
+            log.seek(0)
+            raise AssertionError(f"serve did not start: {line}{log.read()}")
         yield line.split()[2]
     finally:
         process.terminate()
         process.wait(timeout=30)
         process.stdout.close()
-        process.stderr.close()
+        log.close()
 
 
 def fetch(url: str, data: dict | bytes | None = None, json_body: dict | None = None):
