@@ -145,9 +145,9 @@ def _form(bench: Workbench, values) -> dict:
     dataset = bench.dataset(values.get("dataset"))
     return {
         "dataset": dataset,
-        "run": values.get("run") or dataset.default_run,
-        "query": values.get("query", ""),
-        "task": values.get("task", ""),
+        "run": str(values.get("run") or dataset.default_run),
+        "query": str(values.get("query") or ""),
+        "task": str(values.get("task") or ""),
         "both_strands": values.get("both_strands") in ("on", "true", "1", True),
     }
 
