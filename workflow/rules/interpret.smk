@@ -48,6 +48,8 @@ rule compute_attributions:
             subcategory="{model}",
         ),
         qc="results/{dataset}/attribution/{model}/qc.json",
+        ohe="results/{dataset}/attribution/{model}/modisco/ohe.npz",
+        hypothetical="results/{dataset}/attribution/{model}/modisco/hypothetical.npz",
     log:
         "logs/compute_attributions/{dataset}/{model}.log",
     conda:
@@ -59,7 +61,7 @@ rule compute_attributions:
 
 
 rule find_motifs:
-    """modisco-lite patterns in the projected SHAP values, matched to JASPAR by TOMTOM."""
+    """modisco-lite patterns in the hypothetical SHAP contributions, matched to JASPAR by TOMTOM."""
     input:
         shap=rules.compute_attributions.output.shap,
         code=library_sources("motifs", "logs"),
