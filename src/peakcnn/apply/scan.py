@@ -1,0 +1,258 @@
+"""Scan a genome (or chosen contigs or regions) with a trained model, streaming.
+
+The scanned intervals are cut into bins of ``stride`` bp; each bin is scored by the model's
+window centred on it (N beyond contig ends, as in training), so the score tracks tile the
+intervals without overlap. Windows are encoded straight from the memory-mapped FASTA and
+scored ``chunk`` at a time; every chunk is appended to the outputs at once, so memory depends
+on the chunk size, not on the genome size.
+
+Outputs, per task: ``<prefix>.<task>.bw`` (bigWig) and ``<prefix>.<task>.bedGraph`` of the
+probability; and ``<prefix>.called.bed``: runs of adjacent bins whose probability reaches the
+task's threshold chosen on validation (``metrics.json``), as BED6 (score: ``round(1000 *``
+highest probability)) plus ``task`` and ``max_probability``. All files appear only when the
+scan is complete.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from peakcnn.apply.loading import LoadedModel
+from peakcnn.apply.predict import window_logits
+from peakcnn.apply.sequences import check_genome, match_contigs
+from peakcnn.encode import encode_bytes
+from peakcnn.errors import InputError
+from peakcnn.genome import chromosome_sizes, open_fasta, record_layout
+from peakcnn.inference import sigmoid
+from peakcnn.io import atomic_path
+from peakcnn.logs import throughput
+
+logger = logging.getLogger(__name__)
+
+#: Windows encoded and scored at a time.
+CHUNK = 4096
+
+
+@dataclass
+class CalledRegion:
+    """A run of adjacent bins at or above a task's threshold, still growing."""
+
+    chrom: str
+    start: int
+    end: int
+    max_probability: float
+
+
+def scan_intervals(
+    genome: str, contigs: list[str] | None = None, regions: pd.DataFrame | None = None
+) -> list[tuple[str, int, int]]:
+    """Return the intervals to scan, in genome order, merged and clipped to the contigs.
+
+    Parameters
+    ----------
+    genome : str
+        Indexed genome FASTA.
+    contigs : list of str, optional
+        Contigs to scan whole (reconciled to record names as for peaks).
+    regions : pandas.DataFrame, optional
+        ``chrom, start, end`` (and ``line``) of regions to scan (chrom already reconciled).
+
+    Returns
+    -------
+    list of (chrom, start, end)
+    """
+    sizes = chromosome_sizes(genome)
+    order = {name: i for i, name in enumerate(sizes)}
+    if regions is None:
+        names = list(sizes)
+        if contigs:
+            mapping = match_contigs(contigs, genome, "--contigs")
+            names = sorted({mapping[c] for c in contigs}, key=order.get)
+        return [(name, 0, sizes[name]) for name in names if sizes[name] > 0]
+    merged: list[tuple[str, int, int]] = []
+    for row in sorted(
+        regions.itertuples(index=False), key=lambda r: (order[r.chrom], r.start, r.end)
+    ):
+        start, end = max(0, int(row.start)), min(int(row.end), sizes[row.chrom])
+        if end <= start:
+            continue
+        if merged and merged[-1][0] == row.chrom and start <= merged[-1][2]:
+            merged[-1] = (row.chrom, merged[-1][1], max(end, merged[-1][2]))
+        else:
+            merged.append((row.chrom, start, end))
+    return merged
+
+
+def bins(start: int, end: int, stride: int, chunk: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield ``(bin starts, bin ends)`` of ``stride`` bp tiling ``[start, end)``, chunk by chunk."""
+    for first in range(start, end, stride * chunk):
+        starts = np.arange(first, min(first + stride * chunk, end), stride, dtype=np.int64)
+        yield starts, np.minimum(starts + stride, end)
+
+
+def scan_genome(
+    model: LoadedModel,
+    genome: str,
+    prefix: str,
+    *,
+    stride: int,
+    contigs: list[str] | None = None,
+    regions: pd.DataFrame | None = None,
+    chunk: int = CHUNK,
+    both_strands: bool = False,
+) -> dict:
+    """Score every ``stride`` bp bin of the chosen intervals; write bigWig, bedGraph, calls.
+
+    Parameters
+    ----------
+    model : LoadedModel
+        With per-task ``thresholds`` (from ``metrics.json`` or given).
+    genome : str
+        Indexed, uncompressed genome FASTA.
+    prefix : str
+        Output path prefix (see the module docstring for the files).
+    stride : int
+        Bin size and step between windows, in bp.
+    contigs : list of str, optional
+        Scan these contigs only (default: every record).
+    regions : pandas.DataFrame, optional
+        Scan these regions only (``chrom`` already reconciled to genome records).
+    chunk : int, default ``CHUNK``
+        Windows per batch.
+    both_strands : bool, default False
+        Average each window with its reverse complement.
+
+    Returns
+    -------
+    dict
+        ``windows``, ``bases``, ``called_regions`` (per task), ``padded_windows`` and the files.
+    """
+    import pyBigWig
+
+    if stride < 1:
+        raise InputError(f"--stride {stride} must be a positive number of bp (e.g. 50)")
+    if chunk < 1:
+        raise InputError(f"--chunk {chunk} must be a positive number of windows")
+    thresholds = model.metadata.thresholds
+    if thresholds is None:
+        raise InputError(
+            "no validation threshold is known for this model; give --metrics (the run's "
+            "metrics.json) or --threshold",
+            model.source,
+        )
+    if stride > model.length:
+        logger.warning("stride %d bp > window %d bp: bins are not fully seen", stride, model.length)
+    check_genome(genome)
+    intervals = scan_intervals(genome, contigs, regions)
+    sizes = chromosome_sizes(genome)
+    header = [(c, sizes[c]) for c in dict.fromkeys(chrom for chrom, _, _ in intervals)]
+    paths = {task: f"{prefix}.{task}" for task in model.tasks}
+    files = [f"{p}.{ext}" for p in paths.values() for ext in ("bw", "bedGraph")]
+    files.append(f"{prefix}.called.bed")
+    summary = {"windows": 0, "bases": 0, "padded_windows": 0, "files": files}
+    calls = {task: 0 for task in model.tasks}
+    data = np.memmap(genome, dtype=np.uint8, mode="r")
+    fasta = open_fasta(genome)
+    with ExitStack() as stack, throughput("scan", "windows") as rate:
+        stack.callback(fasta.close)
+        bigwigs, graphs = [], []
+        for task in model.tasks:
+            bigwig = pyBigWig.open(stack.enter_context(atomic_path(f"{paths[task]}.bw")), "w")
+            stack.callback(bigwig.close)
+            bigwig.addHeader(header)
+            bigwigs.append(bigwig)
+            graph = open(stack.enter_context(atomic_path(f"{paths[task]}.bedGraph")), "w")
+            stack.callback(graph.close)
+            graphs.append(graph)
+        called = open(stack.enter_context(atomic_path(f"{prefix}.called.bed")), "w")
+        stack.callback(called.close)
+        for chrom, start, end in intervals:
+            layout = record_layout(fasta, chrom)
+            open_calls: list[CalledRegion | None] = [None] * len(model.tasks)
+            for bin_starts, bin_ends in bins(start, end, stride, chunk):
+                window_starts = (bin_starts + bin_ends) // 2 - model.length // 2
+                x, counts = encode_bytes(data, window_starts, model.length, layout)
+                probabilities = sigmoid(window_logits(model, x, both_strands).astype(np.float64))
+                for t in range(len(model.tasks)):
+                    values = probabilities[:, t]
+                    bigwigs[t].addEntries(
+                        [chrom] * len(values),
+                        bin_starts.tolist(),
+                        ends=bin_ends.tolist(),
+                        values=values.tolist(),
+                    )
+                    _write_bedgraph(graphs[t], chrom, bin_starts, bin_ends, values)
+                    open_calls[t], closed = _extend_calls(
+                        open_calls[t], chrom, bin_starts, bin_ends, values >= thresholds[t], values
+                    )
+                    calls[model.tasks[t]] += _write_calls(called, closed, model.tasks[t])
+                summary["padded_windows"] += int((counts[:, 2] > 0).sum())
+                rate["count"] += len(bin_starts)
+            for t, region in enumerate(open_calls):
+                calls[model.tasks[t]] += _write_calls(
+                    called, [region] if region else [], model.tasks[t]
+                )
+            summary["bases"] += end - start
+        summary["windows"] = rate["count"]
+    summary["called_regions"] = calls
+    logger.info(
+        "scanned %d bp in %d intervals with %d windows (stride %d bp; %d run past a contig end, "
+        "N-padded); called regions %s at thresholds %s",
+        summary["bases"],
+        len(intervals),
+        summary["windows"],
+        stride,
+        summary["padded_windows"],
+        calls,
+        thresholds,
+    )
+    return summary
+
+
+def _write_bedgraph(handle, chrom: str, starts: np.ndarray, ends: np.ndarray, values) -> None:
+    """Append bedGraph lines for one chunk of bins."""
+    handle.writelines(
+        f"{chrom}\t{s}\t{e}\t{v:.6g}\n"
+        for s, e, v in zip(starts.tolist(), ends.tolist(), values.tolist(), strict=True)
+    )
+
+
+def _extend_calls(
+    current: CalledRegion | None,
+    chrom: str,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    above: np.ndarray,
+    values: np.ndarray,
+) -> tuple[CalledRegion | None, list[CalledRegion]]:
+    """Grow or close runs of adjacent bins above threshold; return the open run and closed ones."""
+    closed = []
+    for s, e, hit, v in zip(
+        starts.tolist(), ends.tolist(), above.tolist(), values.tolist(), strict=True
+    ):
+        if hit and current is not None and current.end == s:
+            current.end, current.max_probability = e, max(current.max_probability, v)
+        elif hit:
+            if current is not None:
+                closed.append(current)
+            current = CalledRegion(chrom, s, e, v)
+        elif current is not None:
+            closed.append(current)
+            current = None
+    return current, closed
+
+
+def _write_calls(handle, regions: list[CalledRegion], task: str) -> int:
+    """Append called regions as BED6 + task + max probability; return how many."""
+    handle.writelines(
+        f"{r.chrom}\t{r.start}\t{r.end}\t{task}:{r.chrom}:{r.start}-{r.end}\t"
+        f"{round(1000 * r.max_probability)}\t.\t{task}\t{r.max_probability:.6g}\n"
+        for r in regions
+    )
+    return len(regions)

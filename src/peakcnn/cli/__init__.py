@@ -1,0 +1,1 @@
+"""The ``peakcnn`` command line."""
