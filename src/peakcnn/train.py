@@ -17,6 +17,8 @@ keeps the epoch with the best validation score (``monitor``: AUROC or loss). Des
   not a declared output, so it never triggers or blocks a rerun.
 - Logs: one line per epoch in the log, ``history.tsv``, TensorBoard event files in
   ``tensorboard/`` beside the model, ``train.json``; a progress bar only on a terminal.
+- The kept model's validation logits fit one temperature per task (``peakcnn.calibration``),
+  stored in ``model.pt`` and reported in ``train.json``: every consumer reads it from there.
 - ``kmer_baseline`` is fitted in one pass (``peakcnn.kmer``) and written the same way.
 """
 
@@ -40,6 +42,7 @@ import torch
 from sklearn.metrics import average_precision_score, roc_auc_score
 from torch import nn
 
+from peakcnn.calibration import CHECKPOINT_KEY, fit_calibration
 from peakcnn.dataset import load_split
 from peakcnn.devices import resolve_device, set_seed, set_threads
 from peakcnn.errors import InputError
@@ -545,7 +548,8 @@ def train_model(
     history_path : str
         Output per-epoch TSV (``HISTORY_FIELDS``).
     report_path : str
-        Output ``train.json``: device, AMP, epochs run, best epoch, throughput, explainer.
+        Output ``train.json``: device, AMP, epochs run, best epoch, throughput, explainer,
+        the calibration fitted on validation.
     model : str, default "basset"
         Model name (see ``peakcnn.model.MODELS``).
     architecture : dict, optional
@@ -793,9 +797,14 @@ def train_model(
         logger.info("early stop: no better %s for %d epochs", monitor, patience)
     network.load_state_dict(best["state"])
     best_row = history[best["epoch"] - 1]
+    calibration = fit_calibration(predict_logits(predictor, x_val, target), val["y"])
     with atomic_path(model_path) as tmp:
         save_checkpoint(
-            tmp, predictor, model, hyperparameters, extra={"explainer": explainer_for(model)}
+            tmp,
+            predictor,
+            model,
+            hyperparameters,
+            extra={"explainer": explainer_for(model), CHECKPOINT_KEY: calibration},
         )
     write_history(history_path, history)
     seconds = sum(row["seconds"] for row in history)
@@ -818,16 +827,19 @@ def train_model(
         "best_val_auroc_tasks": best_row["val_auroc_tasks"],
         "windows_per_s": round(len(x) * len(history) / max(seconds, 1e-9), 1),
         "parameters": n_parameters,
+        CHECKPOINT_KEY: calibration,
     }
     write_json(report_path, report)
     checkpoint_path.unlink(missing_ok=True)
     logger.info(
-        "trained %s: best epoch %d of %d, val AUROC %.4f, %.0f windows/s",
+        "trained %s: best epoch %d of %d, val AUROC %.4f, %.0f windows/s, temperature %s (%s)",
         model,
         best["epoch"],
         len(history),
         best_row["val_auroc"],
         report["windows_per_s"],
+        [round(t, 4) for t in calibration["temperature"]],
+        ", ".join(calibration["status"]),
     )
     return report
 
@@ -906,9 +918,14 @@ def _fit_kmer(
         "seconds": round(seconds, 3),
         "windows_per_s": round(len(train["y"]) / seconds, 1),
     }
+    calibration = fit_calibration(predict_logits(predictor, val["x"], device), val["y"])
     with atomic_path(model_path) as tmp:
         save_checkpoint(
-            tmp, predictor.cpu(), "kmer_baseline", hyperparameters, extra={"explainer": None}
+            tmp,
+            predictor.cpu(),
+            "kmer_baseline",
+            hyperparameters,
+            extra={"explainer": None, CHECKPOINT_KEY: calibration},
         )
     write_history(history_path, [row])
     writer = _tensorboard(Path(model_path).with_name(TENSORBOARD_DIR), fresh=True, purge_step=1)
@@ -940,4 +957,5 @@ def _fit_kmer(
         "best_val_auroc_tasks": metrics["val_auroc_tasks"],
         "windows_per_s": row["windows_per_s"],
         "parameters": sum(p.numel() for p in predictor.parameters()),
+        CHECKPOINT_KEY: calibration,
     }
