@@ -702,13 +702,16 @@ def plot_calibration(tables: dict, path: str) -> None:
     figure, axis = plt.subplots(figsize=(5, 5))
     axis.plot([0, 1], [0, 1], linestyle=":", color="grey", label="perfect")
     for colour, split in zip(("C0", "C1"), PREDICTION_SPLITS, strict=True):
-        stages = ((tables.get("before", {}).get(split), "before", "--"), (tables[split], "", "-"))
+        stages = (
+            (tables.get("before", {}).get(split), "before", "--"),
+            (tables[split], "after", "-"),
+        )
         for table, stage, style in stages:
             if table is None:
                 continue
             mean_p = [b["mean_predicted"] for b in table["bins"]]
             observed = [b["observed"] for b in table["bins"]]
-            name = f"{split} {stage}".strip()
+            name = f"{split} {stage}" if "before" in tables else split
             label = f"{name}: ECE {table['ece']:.3f}, Brier {table['brier']:.3f}"
             axis.plot(mean_p, observed, style, color=colour, marker="o", label=label)
     axis.set(
