@@ -544,7 +544,7 @@ def train_model(
     train_path, val_path : str
         Encoded split npz files (``x`` uint8 (N, 4, L), ``y`` uint8 (N, T)).
     model_path : str
-        Output checkpoint (state_dict of the best epoch + hyperparameters).
+        Output checkpoint (state_dict of the best epoch, hyperparameters, calibration).
     history_path : str
         Output per-epoch TSV (``HISTORY_FIELDS``).
     report_path : str
