@@ -18,9 +18,9 @@ from peakcnn.calibration import (
     TEMPERATURE_BOUNDS,
     binary_nll,
     calibrated_probabilities,
+    calibration_of,
     fit_calibration,
     fit_temperature,
-    temperatures_of,
 )
 from peakcnn.dataset import load_split
 from peakcnn.errors import InputError
@@ -83,10 +83,44 @@ def test_broken_inputs_are_errors():
     with pytest.raises(ValueError, match="0/1"):
         fit_temperature(np.array([0.0, 1.0]), np.array([0, 2]))
     with pytest.raises(InputError, match="one positive number per task"):
-        temperatures_of({"temperature": [1.5, -1.0]}, 2, "model.pt")
+        calibration_of({"temperature": [1.5, -1.0]}, 2, "model.pt")
     with pytest.raises(InputError, match="one positive number per task"):
-        temperatures_of({"temperature": [1.5]}, 2, "model.pt")
-    assert temperatures_of(None, 2, "model.pt") is None
+        calibration_of({"temperature": [1.5]}, 2, "model.pt")
+    with pytest.raises(InputError, match="one positive number per task"):
+        calibration_of({"temperature": [1.5, 2.0], "bias": [0.0, np.nan]}, 2, "model.pt")
+    with pytest.raises(ValueError, match="must be one of"):
+        fit_calibration(np.zeros((3, 1)), np.ones((3, 1)), "isotonic")
+    assert calibration_of(None, 2, "model.pt") is None
+    temperatures, biases = calibration_of({"temperature": [1.5, 2.0]}, 2, "model.pt")
+    assert temperatures.tolist() == [1.5, 2.0] and biases.tolist() == [0.0, 0.0]
+
+
+def test_platt_fits_scale_and_bias_as_logistic_regression_does():
+    logits, labels = overconfident(20_000, 2.0, 6)
+    shifted = logits - 1.5  # a base-rate shift that no temperature can undo
+    platt = fit_temperature(shifted, labels, "platt")
+    reference = LogisticRegression(C=np.inf, tol=1e-12, max_iter=1000).fit(shifted[:, None], labels)
+    assert platt["status"] == "fitted"
+    assert 1 / platt["temperature"] == pytest.approx(reference.coef_[0, 0], rel=1e-4)
+    assert platt["bias"] == pytest.approx(reference.intercept_[0], abs=1e-4)
+    assert platt["temperature"] == pytest.approx(2.0, rel=0.05)
+    assert platt["bias"] == pytest.approx(0.75, abs=0.05)  # 1.5 / T
+    temperature = fit_temperature(shifted, labels)
+    assert temperature["bias"] == 0.0 and platt["nll_after"] < temperature["nll_after"]
+    calibrated = {
+        name: calibrated_probabilities(shifted, np.array([fit["temperature"]]), [fit["bias"]])
+        for name, fit in (("platt", platt), ("temperature", temperature))
+    }
+    ece = {name: calibration(labels, p)["ece"] for name, p in calibrated.items()}
+    assert ece["platt"] < 0.02 < ece["temperature"]
+
+
+def test_none_records_the_identity():
+    logits, labels = overconfident(500, 3.0, 7)
+    record = fit_calibration(logits[:, None], labels[:, None], "none")
+    assert record["method"] == "none" and record["status"] == ["not_requested"]
+    assert (record["temperature"], record["bias"]) == ([1.0], [0.0])
+    assert record["nll_after"] == record["nll_before"] == [binary_nll(logits, labels)]
 
 
 def test_one_temperature_per_task():
@@ -127,22 +161,25 @@ def test_scaling_keeps_rankings_moves_the_threshold_and_lowers_the_calibration_e
     assert calibration(y["test"], scaled["test"])["ece"] == after["calibration"]["test"]["ece"]
 
 
-def test_training_stores_the_temperature_fitted_on_the_kept_model(tmp_path):
-    report, out = train_toy(tmp_path, "a", epochs=2)
+@pytest.mark.parametrize("method", ["temperature", "platt"])
+def test_training_stores_the_calibration_fitted_on_the_kept_model(tmp_path, method):
+    report, out = train_toy(tmp_path, "a", epochs=2, calibration=method)
     checkpoint = torch.load(out["pt"], weights_only=True)
     stored = checkpoint["calibration"]
     assert stored == json.loads(open(out["json"]).read())["calibration"] == report["calibration"]
     val = load_split(str(tmp_path / "val.npz"))
     logits = predict_logits(load_checkpoint(out["pt"]), val["x"], torch.device("cpu"))
-    again = fit_calibration(logits, val["y"])
+    again = fit_calibration(logits, val["y"], method)
     assert again["temperature"] == pytest.approx(stored["temperature"], rel=1e-6)
-    assert stored["temperature"][0] > 0 and stored["fitted_on"] == "validation"
+    assert again["bias"] == pytest.approx(stored["bias"], abs=1e-6)
+    assert stored["temperature"][0] > 0 and stored["method"] == method
+    assert (stored["bias"] == [0.0]) == (method == "temperature")
 
 
-def _calibrate_run(model_path, temperatures):
-    """Store temperatures in a run's model.pt, as training does."""
+def _calibrate_run(model_path, temperatures, biases):
+    """Store a Platt calibration in a run's model.pt, as training does."""
     checkpoint = torch.load(model_path, weights_only=True)
-    checkpoint["calibration"] = {"method": "temperature", "temperature": temperatures}
+    checkpoint["calibration"] = {"method": "platt", "temperature": temperatures, "bias": biases}
     torch.save(checkpoint, model_path)
 
 
@@ -150,15 +187,16 @@ def test_predict_variants_and_exports_use_the_stored_temperature(tmp_path):
     model_path = write_run(tmp_path)
     plain = load_model(str(model_path))
     assert plain.metadata.temperatures is None
-    _calibrate_run(model_path, [2.0, 0.5])
+    _calibrate_run(model_path, [2.0, 0.5], [0.3, -1.0])
     model = load_model(str(model_path))
-    assert model.metadata.temperatures == [2.0, 0.5]
+    assert model.metadata.temperatures == [2.0, 0.5] and model.metadata.biases == [0.3, -1.0]
     x = np.eye(4, dtype=np.uint8)[np.random.default_rng(0).integers(0, 4, (16, 100))]
     x = np.ascontiguousarray(x.transpose(0, 2, 1))
     logits = model.logits(x)
     columns = score_columns(model, logits)
     for t, task in enumerate(model.tasks):
-        expected = 1 / (1 + np.exp(-logits[:, t].astype(np.float64) / [2.0, 0.5][t]))
+        scaled = logits[:, t].astype(np.float64) / [2.0, 0.5][t] + [0.3, -1.0][t]
+        expected = 1 / (1 + np.exp(-scaled))
         np.testing.assert_allclose(columns[f"probability_{task}"], expected, rtol=1e-12)
         np.testing.assert_array_equal(columns[f"logit_{task}"], logits[:, t])  # raw
     assert not np.allclose(
@@ -166,9 +204,11 @@ def test_predict_variants_and_exports_use_the_stored_temperature(tmp_path):
     )
     report = export_model(model, str(tmp_path / "exported" / "m"))
     assert report["metadata"]["temperatures"] == [2.0, 0.5]
+    assert report["metadata"]["biases"] == [0.3, -1.0]
     for suffix in ("ts", "onnx"):
         exported = load_model(str(tmp_path / "exported" / f"m.{suffix}"))
         assert exported.metadata.temperatures == [2.0, 0.5]
+        assert exported.metadata.biases == [0.3, -1.0]
         np.testing.assert_allclose(
             exported.probabilities(exported.logits(x)), model.probabilities(logits), atol=1e-6
         )

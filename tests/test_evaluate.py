@@ -410,8 +410,9 @@ def test_evaluation_applies_the_temperature_stored_in_the_checkpoint(tiny_run, t
     root, kwargs = tiny_run["root"], dict(tiny_run["kwargs"])
     checkpoint = torch.load(root / "model.pt", weights_only=True)
     checkpoint["calibration"] = {
-        "method": "temperature",
+        "method": "platt",
         "temperature": [2.5],
+        "bias": [0.4],
         "status": ["fitted"],
     }
     torch.save(checkpoint, tmp_path / "model.pt")
@@ -423,7 +424,8 @@ def test_evaluation_applies_the_temperature_stored_in_the_checkpoint(tiny_run, t
     metrics = evaluate_model(*files, *list(out.values())[:5], **kwargs)
     plain = tiny_run["metrics"]
     fit = metrics["calibration"]
-    assert (fit["method"], fit["temperature"], fit["status"]) == ("temperature", 2.5, "fitted")
+    assert (fit["method"], fit["temperature"], fit["bias"]) == ("platt", 2.5, 0.4)
+    assert fit["status"] == "fitted"
     assert plain["calibration"]["method"] == "none" and plain["calibration"]["temperature"] is None
     assert fit["before"] == plain["calibration"]["before"]
     assert plain["calibration"]["test"] == plain["calibration"]["before"]["test"]
@@ -431,17 +433,20 @@ def test_evaluation_applies_the_temperature_stored_in_the_checkpoint(tiny_run, t
     for key in ("auroc", "auprc", "f1", "mcc"):
         assert metrics["test"][key] == pytest.approx(plain["test"][key], abs=1e-12)
     raw_cut = np.log(plain["test"]["threshold"] / (1 - plain["test"]["threshold"]))
-    assert metrics["test"]["threshold"] == pytest.approx(1 / (1 + np.exp(-raw_cut / 2.5)))
+    assert metrics["test"]["threshold"] == pytest.approx(1 / (1 + np.exp(-raw_cut / 2.5 - 0.4)))
     predictions = pd.read_csv(out["predictions.tsv.gz"], sep="\t")
-    expected = 1 / (1 + np.exp(-predictions["logit"] / 2.5))
+    expected = 1 / (1 + np.exp(-predictions["logit"] / 2.5 - 0.4))
     np.testing.assert_allclose(predictions["score"], expected, rtol=1e-12)
     stored = json.loads(open(out["metrics.json"]).read())
     check_stored_metrics(stored, read_predictions(out["predictions.tsv.gz"]), "metrics.json")
-    stored["calibration"]["temperature"] = 2.6
-    with pytest.raises(InputError, match="sigmoid\\(logit / temperature\\)"):
-        check_stored_metrics(stored, read_predictions(out["predictions.tsv.gz"]), "metrics.json")
+    for key, value in (("temperature", 2.6), ("bias", 0.0)):
+        changed = json.loads(json.dumps(stored))
+        changed["calibration"][key] = value
+        with pytest.raises(InputError, match="sigmoid\\(logit / temperature \\+ bias\\)"):
+            check_stored_metrics(changed, read_predictions(out["predictions.tsv.gz"]), "m.json")
     table = pd.read_csv(out["metrics.tsv"], sep="\t").set_index("metric")
-    assert float(table.loc["temperature", "test"]) == 2.5
+    assert float(table.loc["calibration temperature", "test"]) == 2.5
+    assert float(table.loc["calibration bias", "test"]) == 0.4
     assert "calibration ECE before temperature" in table.index
     checkpoint["calibration"]["temperature"] = [0.0]
     torch.save(checkpoint, tmp_path / "model.pt")

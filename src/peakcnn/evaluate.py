@@ -13,10 +13,10 @@ Every number is checkable:
   sub-block of it with ``group_bp``); a test window outside every test region is an error.
 - Shifted windows are re-read from the genome; the unshifted re-read must reproduce the
   encoded test windows exactly, or the genome and the dataset disagree and evaluation stops.
-- Scores are calibrated probabilities ``sigmoid(logit / T)`` with the per-task temperature
-  stored in the checkpoint (``peakcnn.calibration``; T = 1 for a checkpoint without one): the
-  threshold, every metric and ``predictions.tsv.gz`` use them. ``metrics.json`` reports the
-  temperature and the calibration (ECE, Brier, reliability bins) before and after it.
+- Scores are calibrated probabilities ``sigmoid(logit / T + b)`` with the per-task
+  calibration stored in the checkpoint (``peakcnn.calibration``; none for a checkpoint without
+  one): the threshold, every metric and ``predictions.tsv.gz`` use them. ``metrics.json``
+  reports ``T``, ``b`` and the calibration (ECE, Brier, reliability bins) before and after.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from sklearn import metrics as skm  # noqa: E402
 
 from peakcnn.calibration import (  # noqa: E402
     calibrated_probabilities,
+    calibration_of,
     read_calibration,
-    temperatures_of,
 )
 from peakcnn.dataset import load_split  # noqa: E402
 from peakcnn.devices import resolve_device, set_threads  # noqa: E402
@@ -557,6 +557,7 @@ def robustness(
     seed: int,
     tasks: list[str] | None = None,
     temperatures: np.ndarray | None = None,
+    biases: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Test metrics under random substitutions and window shifts, beside the clean ones.
 
@@ -579,8 +580,8 @@ def robustness(
     seed : int
     tasks : list of str, optional
         Task names (default ``task0``, ``task1``, ...).
-    temperatures : numpy.ndarray of shape (T,), optional
-        Per-task temperatures that made ``clean`` (the perturbed scores get the same).
+    temperatures, biases : numpy.ndarray of shape (T,), optional
+        Per-task calibration that made ``clean`` (the perturbed scores get the same).
 
     Returns
     -------
@@ -600,7 +601,9 @@ def robustness(
     conditions: list[tuple[str, float, float, np.ndarray]] = [("none", 0, 0.0, clean)]
     for i, rate in enumerate(substitution_rates):
         mutated, realised = substitute(data["x"], rate, np.random.default_rng([seed, i]))
-        scores = calibrated_probabilities(predict_logits(model, mutated, device), temperatures)
+        scores = calibrated_probabilities(
+            predict_logits(model, mutated, device), temperatures, biases
+        )
         conditions.append(("substitution", rate, realised, scores))
     if shifts:
         length = data["x"].shape[2]
@@ -614,7 +617,9 @@ def robustness(
             )
         for shift in shifts:
             moved = shifted_windows(fasta_path, data["chrom"], data["start"], length, shift)
-            scores = calibrated_probabilities(predict_logits(model, moved, device), temperatures)
+            scores = calibrated_probabilities(
+                predict_logits(model, moved, device), temperatures, biases
+            )
             conditions.append(("shift", shift, abs(shift) / length, scores))
     names = tasks or [f"task{t}" for t in range(labels.shape[1])]
     tables = {
@@ -726,13 +731,18 @@ def plot_calibration(tables: dict, path: str) -> None:
 
 
 def _temperature_text(tables: dict) -> str:
-    """``T = 1.83`` (or one value per task) for the calibration plot's title."""
-    temperature = tables.get("temperature")
+    """``temperature T = 1.83`` (Platt: ``T``, ``b``; per task) for the plot's title."""
+    temperature, bias = tables.get("temperature"), tables.get("bias")
     if temperature is None:
         return "uncalibrated"
-    if isinstance(temperature, dict):
-        return "T " + ", ".join(f"{task} {value:.2f}" for task, value in temperature.items())
-    return f"temperature T = {temperature:.3f}"
+    if not isinstance(temperature, dict):
+        temperature, bias = {"": temperature}, {"": bias}
+    bias = bias or {}
+    parts = [
+        f"{task} T {value:.2f}".strip() + (f", b {bias[task]:+.2f}" if bias.get(task) else "")
+        for task, value in temperature.items()
+    ]
+    return f"{tables.get('method', 'temperature')}: " + "; ".join(parts)
 
 
 def plot_scores(labels: np.ndarray, scores: np.ndarray, threshold: float | None, path: str) -> None:
@@ -821,7 +831,7 @@ def write_predictions(
     """Write one row per window and task (split, coordinates, task, label, score), gzipped TSV.
 
     ``score`` is the calibrated probability the metrics are computed on; with ``logits``, a
-    last column ``logit`` holds the raw logit (``score = sigmoid(logit / temperature)``).
+    last column ``logit`` holds the raw logit (``score = sigmoid(logit / T + b)``).
     Values are written at full precision (the shortest decimal that reads back as the same
     float64), so every metric recomputed from the file equals the one in ``metrics.json``: at
     six significant digits, scores near 1 tie and move the AUROC (see
@@ -906,10 +916,10 @@ def check_stored_metrics(metrics: dict, predictions: dict[str, pd.DataFrame], wh
     ------
     InputError
         If a value differs by more than ``STORED_TOLERANCE``, or a split or a task's
-        threshold is missing, or a stored score is not ``sigmoid(logit / temperature)`` of
-        its stored logit and the temperature in ``metrics.json``.
+        threshold is missing, or a stored score is not ``sigmoid(logit / T + b)`` of its
+        stored logit and the calibration in ``metrics.json``.
     """
-    _check_stored_temperatures(metrics, predictions, where)
+    _check_stored_calibration(metrics, predictions, where)
     for split in PREDICTION_SPLITS:
         if split not in metrics:
             raise InputError(f"no {split} metrics; re-run evaluate_model", path=where)
@@ -946,33 +956,35 @@ def check_stored_metrics(metrics: dict, predictions: dict[str, pd.DataFrame], wh
                     )
 
 
-def stored_temperatures(metrics: dict, tasks: list[str]) -> np.ndarray:
-    """Per-task temperatures recorded in a ``metrics.json``; 1 where none was applied."""
+def stored_calibration(metrics: dict, tasks: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-task ``(temperatures, biases)`` recorded in a ``metrics.json``; (1, 0) where none."""
     if len(tasks) == 1 or "by_task" not in metrics:
-        values = [metrics.get("calibration", {}).get("temperature")]
+        fits = [metrics.get("calibration", {})]
     else:
-        values = [
-            metrics["by_task"].get(task, {}).get("calibration", {}).get("temperature")
-            for task in tasks
-        ]
-    return np.array([1.0 if v is None else float(v) for v in values])
+        fits = [metrics["by_task"].get(task, {}).get("calibration", {}) for task in tasks]
+    values = [(fit.get("temperature"), fit.get("bias")) for fit in fits]
+    return (
+        np.array([1.0 if t is None else float(t) for t, _ in values]),
+        np.array([0.0 if b is None else float(b) for _, b in values]),
+    )
 
 
-def _check_stored_temperatures(
+def _check_stored_calibration(
     metrics: dict, predictions: dict[str, pd.DataFrame], where: str
 ) -> None:
-    """Raise unless each stored score is ``sigmoid(logit / T)`` of its stored logit."""
+    """Raise unless each stored score is ``sigmoid(logit / T + b)`` of its stored logit."""
     for split, rows in predictions.items():
         if "logit" not in rows:
             continue
-        temperatures = stored_temperatures(metrics, list(dict.fromkeys(rows["task"])))
-        expected = calibrated_probabilities(task_matrix(rows, "logit"), temperatures)
+        temperatures, biases = stored_calibration(metrics, list(dict.fromkeys(rows["task"])))
+        expected = calibrated_probabilities(task_matrix(rows, "logit"), temperatures, biases)
         off = np.abs(expected - task_matrix(rows, "score")).max(initial=0.0)
         if off > STORED_TOLERANCE:
             raise InputError(
-                f"the {split} scores differ from sigmoid(logit / temperature) by up to "
-                f"{off:.3g} with the temperatures {temperatures.tolist()} of metrics.json: the "
-                "two files are from different evaluations; re-run evaluate_model",
+                f"the {split} scores differ from sigmoid(logit / temperature + bias) by up to "
+                f"{off:.3g} with the temperatures {temperatures.tolist()} and biases "
+                f"{biases.tolist()} of metrics.json: the two files are from different "
+                "evaluations; re-run evaluate_model",
                 path=where,
             )
 
@@ -993,12 +1005,11 @@ def write_metrics_table(path: str, metrics: dict) -> None:
         for key in ("ece", "brier"):
             name = f"calibration {key.upper() if key == 'ece' else key}{stage}"
             rows.append((name, tables["test"][key], None, None, tables["val"][key]))
-    temperature = calibrated.get("temperature")
-    for task, value in (
-        temperature if isinstance(temperature, dict) else {"": temperature}
-    ).items():
-        name = f"{task}: temperature" if task else "temperature"
-        rows.append((name, "none" if value is None else float(value), None, None, None))
+    for key in ("temperature", "bias"):
+        value = calibrated.get(key)
+        for task, own in (value if isinstance(value, dict) else {"": value}).items():
+            name = f"{task}: calibration {key}" if task else f"calibration {key}"
+            rows.append((name, "none" if own is None else float(own), None, None, None))
     table = pd.DataFrame(rows, columns=["metric", "test", "test_ci95_low", "test_ci95_high", "val"])
     table["test"] = [f"{v:.4f}" if isinstance(v, float) else v for v in table["test"]]
     _write_tsv(path, table)
@@ -1097,9 +1108,9 @@ def evaluate_model(
                 path=model_path,
             )
     fit = read_calibration(model_path)
-    temperatures = temperatures_of(fit, len(tasks), model_path)
+    temperatures, biases = calibration_of(fit, len(tasks), model_path) or (None, None)
     raw = {s: calibrated_probabilities(logits[s], None) for s in tables}
-    scores = {s: calibrated_probabilities(logits[s], temperatures) for s in tables}
+    scores = {s: calibrated_probabilities(logits[s], temperatures, biases) for s in tables}
     by_task = {
         task: evaluate_task(
             {s: labels[s][:, t] for s in tables},
@@ -1109,7 +1120,7 @@ def evaluate_model(
             seed=seed,
             calibration_bins=calibration_bins,
             raw_scores={s: raw[s][:, t] for s in tables},
-            temperature=_task_fit(fit, temperatures, t),
+            temperature=_task_fit(fit, temperatures, biases, t),
         )
         for t, task in enumerate(tasks)
     }
@@ -1186,6 +1197,7 @@ def evaluate_model(
             seed=seed,
             tasks=tasks,
             temperatures=temperatures,
+            biases=biases,
         )
         _write_tsv(robustness_path, table)
         if robustness_plot_path:
@@ -1214,18 +1226,22 @@ def evaluate_model(
     return metrics
 
 
-def _task_fit(fit: dict | None, temperatures: np.ndarray | None, t: int) -> dict:
+def _task_fit(
+    fit: dict | None, temperatures: np.ndarray | None, biases: np.ndarray | None, t: int
+) -> dict:
     """Describe the temperature of task ``t`` and how it was fitted, for ``metrics.json``."""
     if fit is None or temperatures is None:
         return {
             "method": "none",
             "temperature": None,
+            "bias": None,
             "status": "the checkpoint carries no temperature (trained before calibration); "
             "probabilities are the raw sigmoid of the logits; retrain to calibrate",
         }
     return {
         "method": fit.get("method", "temperature"),
         "temperature": float(temperatures[t]),
+        "bias": float(biases[t]),
         "status": _task_value(fit, "status", t),
         "fitted_on": fit.get("fitted_on", "validation"),
         "val_nll_before": _task_value(fit, "nll_before", t),
@@ -1244,9 +1260,11 @@ def _pooled_fit(by_task: dict[str, dict]) -> dict:
     fits = {task: own["calibration"] for task, own in by_task.items()}
     methods = {fit["method"] for fit in fits.values()}
     temperatures = {task: fit["temperature"] for task, fit in fits.items()}
+    biases = {task: fit["bias"] for task, fit in fits.items()}
     return {
         "method": methods.pop() if len(methods) == 1 else sorted(methods),
         "temperature": None if None in temperatures.values() else temperatures,
+        "bias": None if None in biases.values() else biases,
     }
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from peakcnn.calibration import CHECKPOINT_KEY, calibrated_probabilities, temperatures_of
+from peakcnn.calibration import CHECKPOINT_KEY, calibrated_probabilities, calibration_of
 from peakcnn.errors import InputError
 from peakcnn.inference import predict_logits
 from peakcnn.model import build_model
@@ -52,9 +52,9 @@ class ModelMetadata:
     thresholds : list of float or None
         Per-task probability threshold chosen on validation (``metrics.json``), if known; on
         the calibrated probabilities when the model carries temperatures.
-    temperatures : list of float or None
-        Per-task calibration temperature fitted on validation (stored in ``model.pt``):
-        probabilities are ``sigmoid(logit / T)``; None: the raw ``sigmoid(logit)``.
+    temperatures, biases : list of float or None
+        Per-task calibration fitted on validation (stored in ``model.pt``): probabilities
+        are ``sigmoid(logit / T + b)``; None: the raw ``sigmoid(logit)``.
     rc_average : bool
         The model averages its logits over both strands.
     training_data_sha256 : str or None
@@ -69,6 +69,7 @@ class ModelMetadata:
     alphabet: str = ALPHABET
     thresholds: list[float] | None = None
     temperatures: list[float] | None = None
+    biases: list[float] | None = None
     rc_average: bool = False
     training_data_sha256: str | None = None
     hyperparameters: dict = field(default_factory=dict)
@@ -139,10 +140,12 @@ class LoadedModel:
         return np.concatenate(parts).astype(np.float32, copy=False)
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
-        """Calibrated probabilities (float64) of logits (n, T): ``sigmoid(logit / T)``."""
-        temperatures = self.metadata.temperatures
+        """Calibrated probabilities (float64) of logits (n, T): ``sigmoid(logit / T + b)``."""
+        meta = self.metadata
         return calibrated_probabilities(
-            logits, None if temperatures is None else np.asarray(temperatures)
+            logits,
+            None if meta.temperatures is None else np.asarray(meta.temperatures),
+            None if meta.biases is None else np.asarray(meta.biases),
         )
 
 
@@ -259,7 +262,7 @@ def _load_checkpoint_file(path: Path, device: torch.device, data_hash: bool) -> 
     sidecars = run_files(path)
     n_tasks = int(hyperparameters.get("n_tasks", 1))
     tasks = _task_names(sidecars.get("split"), n_tasks)
-    temperatures = temperatures_of(checkpoint.get(CHECKPOINT_KEY), n_tasks, str(path))
+    calibration = calibration_of(checkpoint.get(CHECKPOINT_KEY), n_tasks, str(path))
     metadata = ModelMetadata(
         name=checkpoint["name"],
         length=int(hyperparameters["length"]),
@@ -267,7 +270,8 @@ def _load_checkpoint_file(path: Path, device: torch.device, data_hash: bool) -> 
         thresholds=(
             thresholds_from_metrics(sidecars["metrics"], tasks) if "metrics" in sidecars else None
         ),
-        temperatures=None if temperatures is None else temperatures.tolist(),
+        temperatures=None if calibration is None else calibration[0].tolist(),
+        biases=None if calibration is None else calibration[1].tolist(),
         rc_average=bool(hyperparameters.get("rc_average", False)),
         training_data_sha256=(
             file_sha256(sidecars["train"]) if data_hash and "train" in sidecars else None
@@ -363,7 +367,7 @@ def load_model(
         loaded.metadata.thresholds = [float(threshold)] * len(loaded.tasks)
     meta = loaded.metadata
     logger.info(
-        "model %s (%s, %s): %d bp windows, tasks %s, thresholds %s, temperatures %s%s",
+        "model %s (%s, %s): %d bp windows, tasks %s, thresholds %s, calibration T %s b %s%s",
         target,
         loaded.kind,
         meta.name,
@@ -371,6 +375,7 @@ def load_model(
         meta.tasks,
         meta.thresholds,
         meta.temperatures,
+        meta.biases,
         ", averaged over both strands" if meta.rc_average else "",
     )
     return loaded
