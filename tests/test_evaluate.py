@@ -403,3 +403,52 @@ def test_multitask_evaluation_reports_each_task_and_macro_means(tiny_run, tmp_pa
     assert set(groups["task"]) == {"A", "B", "macro"}
     table = pd.read_csv(out["metrics.tsv"], sep="\t")
     assert {"A: auroc", "B: auroc"} <= set(table["metric"])
+
+
+def test_evaluation_applies_the_temperature_stored_in_the_checkpoint(tiny_run, tmp_path):
+    """Calibrated scores everywhere; rankings unchanged; before/after and T in metrics.json."""
+    root, kwargs = tiny_run["root"], dict(tiny_run["kwargs"])
+    checkpoint = torch.load(root / "model.pt", weights_only=True)
+    checkpoint["calibration"] = {
+        "method": "platt",
+        "temperature": [2.5],
+        "bias": [0.4],
+        "status": ["fitted"],
+    }
+    torch.save(checkpoint, tmp_path / "model.pt")
+    out = {name: str(tmp_path / name) for name in tiny_run["paths"]}
+    kwargs.update(
+        {k: out[Path(v).name] for k, v in kwargs.items() if isinstance(v, str) and "/out/" in v}
+    )
+    files = [str(tmp_path / "model.pt"), *tiny_run["files"][1:]]
+    metrics = evaluate_model(*files, *list(out.values())[:5], **kwargs)
+    plain = tiny_run["metrics"]
+    fit = metrics["calibration"]
+    assert (fit["method"], fit["temperature"], fit["bias"]) == ("platt", 2.5, 0.4)
+    assert fit["status"] == "fitted"
+    assert plain["calibration"]["method"] == "none" and plain["calibration"]["temperature"] is None
+    assert fit["before"] == plain["calibration"]["before"]
+    assert plain["calibration"]["test"] == plain["calibration"]["before"]["test"]
+    assert fit["test"]["brier"] != pytest.approx(fit["before"]["test"]["brier"], abs=1e-9)
+    for key in ("auroc", "auprc", "f1", "mcc"):
+        assert metrics["test"][key] == pytest.approx(plain["test"][key], abs=1e-12)
+    raw_cut = np.log(plain["test"]["threshold"] / (1 - plain["test"]["threshold"]))
+    assert metrics["test"]["threshold"] == pytest.approx(1 / (1 + np.exp(-raw_cut / 2.5 - 0.4)))
+    predictions = pd.read_csv(out["predictions.tsv.gz"], sep="\t")
+    expected = 1 / (1 + np.exp(-predictions["logit"] / 2.5 - 0.4))
+    np.testing.assert_allclose(predictions["score"], expected, rtol=1e-12)
+    stored = json.loads(open(out["metrics.json"]).read())
+    check_stored_metrics(stored, read_predictions(out["predictions.tsv.gz"]), "metrics.json")
+    for key, value in (("temperature", 2.6), ("bias", 0.0)):
+        changed = json.loads(json.dumps(stored))
+        changed["calibration"][key] = value
+        with pytest.raises(InputError, match="sigmoid\\(logit / temperature \\+ bias\\)"):
+            check_stored_metrics(changed, read_predictions(out["predictions.tsv.gz"]), "m.json")
+    table = pd.read_csv(out["metrics.tsv"], sep="\t").set_index("metric")
+    assert float(table.loc["calibration temperature", "test"]) == 2.5
+    assert float(table.loc["calibration bias", "test"]) == 0.4
+    assert "calibration ECE before temperature" in table.index
+    checkpoint["calibration"]["temperature"] = [0.0]
+    torch.save(checkpoint, tmp_path / "model.pt")
+    with pytest.raises(InputError, match="one positive number per task"):
+        evaluate_model(*files, *list(out.values())[:5], **kwargs)

@@ -64,6 +64,10 @@ def test_evaluation_outputs_are_checked_and_complete(finished_run):
         assert low <= metrics["test"][key] <= high
     stored = read_predictions(str(out / "basset/predictions.tsv.gz"))
     check_stored_metrics(metrics, stored, str(out / "basset/metrics.json"))  # every metric
+    train = json.loads((finished_run / "results/tiny/models/basset/train.json").read_text())
+    temperature = train["calibration"]["temperature"][0]  # fitted on val, stored in model.pt
+    assert metrics["calibration"]["temperature"] == temperature > 0
+    assert metrics["calibration"]["before"]["test"]["ece"] >= 0
     predictions = pd.read_csv(out / "basset/predictions.tsv.gz", sep="\t")
     val = predictions[predictions["split"] == "val"]
     cut = choose_threshold(val["label"].to_numpy(), val["score"].to_numpy(), "max_f1")
