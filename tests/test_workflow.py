@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from helpers import planned_jobs, snakemake
+from helpers import REPO, planned_jobs, snakemake
 
 from peakcnn.evaluate import choose_threshold
 
@@ -253,3 +255,34 @@ def test_k_fold_runs_every_fold_and_summarises_them(tmp_path):
         table["auroc"].mean(), abs=1e-4
     )
     assert not (out / "dataset").exists()  # with folds, nothing is split outside the folds
+
+
+def demo_checkout(folder: Path) -> Path:
+    """A working directory like the repository's: its config/ and resources/demo (linked)."""
+    shutil.copytree(REPO / "config", folder / "config")
+    (folder / "resources").mkdir()
+    (folder / "resources/demo").symlink_to(REPO / "resources/demo")
+    return folder
+
+
+def planned_datasets(workdir: Path, *args: str) -> set[str]:
+    """The datasets whose results a dry run would write (results/<dataset>/...)."""
+    result = snakemake(workdir, "-n", *args, snakefile=REPO / "Snakefile")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return set(re.findall(r"results/([\w.-]+)/", result.stdout))
+
+
+def test_own_datasets_replace_the_demo(tmp_path):
+    """The README's own-data example plans its dataset only; no config plans the demo."""
+    workdir = demo_checkout(tmp_path)
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## Your own data")[1]
+    example = re.search(r"cat > my.yaml <<'EOF'\n(.*?)\nEOF\n", section, re.DOTALL)[1]
+    (workdir / "my.yaml").write_text(example)
+    own = yaml.safe_load(example)["datasets"]
+    mine, demo = str(workdir / "my.yaml"), str(workdir / "config/demo.yaml")
+    assert planned_datasets(workdir, "--configfile", mine) == set(own)
+    assert planned_datasets(workdir) == {"bzip11_bzip10"}
+    assert planned_datasets(workdir, "--configfile", demo, mine) == {"bzip11_bzip10", *own}
+    multitask = planned_datasets(workdir, "--configfile", str(workdir / "config/multitask.yaml"))
+    assert multitask == {"bzip_family"}
