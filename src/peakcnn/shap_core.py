@@ -19,6 +19,7 @@ from torch import nn
 
 from peakcnn.errors import InputError
 from peakcnn.inference import predict_logits
+from peakcnn.logs import progress
 from peakcnn.shuffle import shuffle_window
 
 EXPLAINER = "shap.DeepExplainer"
@@ -245,6 +246,7 @@ def explain(
     per_call = max(1, batch_pairs // n_refs)
     chunk = min(n_refs, max(1, batch_pairs))
     values = np.zeros(x.shape, dtype=np.float64)
+    bar = progress(len(x), "SHAP", "windows")  # a live bar on a terminal only
     for first in range(0, len(x), per_call):
         group = slice(first, first + per_call)
         for ref_first in range(0, n_refs, chunk):
@@ -253,6 +255,8 @@ def explain(
                 wrapper, x[group], refs, device, explainer, samples, seed + first + ref_first
             )
             values[group] += call * refs.shape[1]
+        bar.update(len(x[group]))
+    bar.close()
     return values / n_refs
 
 
