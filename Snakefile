@@ -12,7 +12,15 @@ from peakcnn.config_check import validate_config
 min_version("9.0")
 
 
+# The defaults of every stage (relative to the working directory: a copy of config/ may be
+# edited). A --configfile is merged over them; when no config names a dataset, the demo of
+# config/demo.yaml runs. So `snakemake --configfile my.yaml` runs my datasets only.
 configfile: "config/config.yaml"
+
+
+if not config.get("datasets"):
+
+    configfile: "config/demo.yaml"
 
 
 validate_config(config, Path(workflow.basedir) / "config/config.schema.yaml")

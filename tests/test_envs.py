@@ -258,5 +258,6 @@ def test_gpu_slurm_profile_gives_gpu_rules_a_gpu():
     resources = profile_resources("slurm-gpu")
     gpu_rules = {name for name, rule in RULES.items() if rule.gpu}
     assert all(resources.get(name, {}).get("gpu", 1) >= 1 for name in gpu_rules)
-    # ...and memory and time of their own (the default 2000 MB / 30 min is for data stages).
-    assert all({"mem_mb", "runtime"} <= set(resources.get(name, {})) for name in gpu_rules)
+    # ...and only they; memory and time come from the rules (config `resources`), not here.
+    assert {name for name, res in resources.items() if res.get("gpu", 0) >= 1} == gpu_rules
+    assert all({"threads", "mem_mb", "runtime"} <= RULES[name].resources for name in ACTION_RULES)

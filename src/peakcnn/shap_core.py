@@ -23,6 +23,7 @@ from torch import nn
 from peakcnn.deeplift import contributions
 from peakcnn.errors import InputError
 from peakcnn.inference import predict_logits
+from peakcnn.logs import progress
 from peakcnn.shuffle import shuffle_window
 
 EXPLAINER = "shap.DeepExplainer"
@@ -281,6 +282,7 @@ def explain(
     chunk = min(n_refs, max(1, batch_pairs))
     values = np.zeros(x.shape, dtype=np.float64)
     hypothetical = np.zeros(x.shape, dtype=np.float64) if deep else None
+    bar = progress(len(x), "SHAP", "windows")  # a live bar on a terminal only
     for first in range(0, len(x), per_call):
         group = slice(first, first + per_call)
         for ref_first in range(0, n_refs, chunk):
@@ -294,6 +296,8 @@ def explain(
                     wrapper, x[group], refs, device, samples, seed + first + ref_first
                 )
                 values[group] += call * refs.shape[1]
+        bar.update(len(x[group]))
+    bar.close()
     if deep:
         hypothetical /= n_refs
     return values / n_refs, hypothetical

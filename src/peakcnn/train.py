@@ -32,7 +32,6 @@ import logging
 import math
 import random
 import shutil
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -50,6 +49,7 @@ from peakcnn.errors import InputError
 from peakcnn.inference import predict_logits
 from peakcnn.io import atomic_path, remove_stale_temporaries, write_json
 from peakcnn.kmer import DEFAULT_C, fit_kmer_baseline
+from peakcnn.logs import progress
 from peakcnn.model import MODELS, build_model, explainer_for, save_checkpoint
 from peakcnn.multitask import has_both_classes
 
@@ -454,35 +454,18 @@ def _set_rng_state(state: dict, generator: torch.Generator) -> None:
     random.setstate((version, tuple(python_state), gauss))
 
 
-class _Progress:
-    """A one-line progress bar on stderr, drawn only when stderr is a terminal."""
+def _progress_for(total: int, epoch: int, epochs: int) -> Callable[[int], None] | None:
+    """Return a callback drawing the epoch's progress bar on a terminal, or None without one."""
+    bar = progress(total, f"epoch {epoch}/{epochs}", "windows")
+    if bar.disable:
+        return None
 
-    def __init__(self, total: int, epoch: int, epochs: int) -> None:
-        self.total, self.epoch, self.epochs = total, epoch, epochs
-        self.start = time.perf_counter()
-        self.last = 0.0
+    def update(done: int) -> None:
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
 
-    def __call__(self, done: int) -> None:
-        now = time.perf_counter()
-        if now - self.last < 0.2 and done < self.total:
-            return
-        self.last = now
-        width = 30
-        filled = int(width * done / self.total)
-        rate = done / max(now - self.start, 1e-9)
-        sys.stderr.write(
-            f"\repoch {self.epoch}/{self.epochs} [{'#' * filled}{'.' * (width - filled)}] "
-            f"{done}/{self.total} {rate:.0f} windows/s"
-        )
-        if done >= self.total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-
-
-def _progress_for(total: int, epoch: int, epochs: int) -> _Progress | None:
-    """Return a progress bar when stderr is a terminal (never in a rule's log file)."""
-    isatty = getattr(sys.stderr, "isatty", None)
-    return _Progress(total, epoch, epochs) if isatty is not None and isatty() else None
+    return update
 
 
 def _tensorboard(folder: Path, fresh: bool, purge_step: int) -> object | None:

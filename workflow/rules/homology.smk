@@ -21,9 +21,14 @@ rule homology_check:
         ),
     log:
         "logs/homology_check/{dataset}.log",
+    benchmark:
+        "logs/benchmarks/homology_check/{dataset}.tsv"
     conda:
         "../../envs/data.yaml"
-    threads: 2
+    threads: rule_resource("homology_check", "threads")
+    resources:
+        mem_mb=rule_resource("homology_check", "mem_mb"),
+        runtime=rule_resource("homology_check", "runtime"),
     params:
         cfg=stage_params("homology"),
     script:
