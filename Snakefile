@@ -6,7 +6,10 @@ from pathlib import Path
 
 from snakemake.utils import min_version
 
-sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # our peakcnn
+# This checkout's folder, also when the workflow is a module of another one (whose folder is
+# workflow.basedir): the library and the schema are found beside this Snakefile.
+PEAKCNN_ROOT = Path(workflow.current_basedir.get_path_or_uri(secret_free=True))
+sys.path.insert(0, str(PEAKCNN_ROOT / "src"))  # our peakcnn
 from peakcnn.config_check import validate_config
 
 min_version("9.0")
@@ -23,7 +26,7 @@ if not config.get("datasets"):
     configfile: "config/demo.yaml"
 
 
-validate_config(config, Path(workflow.basedir) / "config/config.schema.yaml")
+validate_config(config, PEAKCNN_ROOT / "config/config.schema.yaml")
 
 
 report: "workflow/report/workflow.rst"

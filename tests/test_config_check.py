@@ -15,7 +15,22 @@ from peakcnn.errors import InputError
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "config/config.schema.yaml"
-SHIPPED = yaml.safe_load((REPO / "config/config.yaml").read_text())
+
+
+def merged(base: dict, over: dict) -> dict:
+    """``over`` merged into ``base`` recursively, as snakemake merges config files."""
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        both_dicts = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = merged(out[key], value) if both_dicts else copy.deepcopy(value)
+    return out
+
+
+# The config of a plain `snakemake` run: the defaults with the demo dataset of config/demo.yaml.
+SHIPPED = merged(
+    yaml.safe_load((REPO / "config/config.yaml").read_text()),
+    yaml.safe_load((REPO / "config/demo.yaml").read_text()),
+)
 DEMO = REPO / "resources/demo"
 MINIMAL = {
     "datasets": {
@@ -28,7 +43,7 @@ MINIMAL = {
 
 
 def shipped() -> dict:
-    """A fresh copy of config/config.yaml."""
+    """A fresh copy of the shipped demo config (config/config.yaml + config/demo.yaml)."""
     return copy.deepcopy(SHIPPED)
 
 

@@ -43,7 +43,13 @@ PYPI_NAMES = {"sklearn": "scikit-learn", "yaml": "pyyaml", "modiscolite": "modis
 PYPI_TO_CONDA = {"torch": "pytorch", "matplotlib": "matplotlib-base"}
 # Programs a package runs, which no import shows.
 RUNTIME_NEEDS = {"pybedtools": ("bedtools",)}
-RUNTIME_PROGRAMS = {program for programs in RUNTIME_NEEDS.values() for program in programs}
+# Programs the library runs itself (subprocess), by module.
+LIBRARY_PROGRAMS = {"peakcnn.homology": ("minimap2",)}
+RUNTIME_PROGRAMS = {
+    program
+    for programs in [*RUNTIME_NEEDS.values(), *LIBRARY_PROGRAMS.values()]
+    for program in programs
+}
 # Submodules that need a package of their own, which the top-level import does not show.
 SUBMODULE_NEEDS = {"torch.utils.tensorboard": "tensorboard"}
 # Conda name -> PyPI name of the installed distribution, where they differ.
@@ -66,7 +72,7 @@ def submodule_needs(imports: set[str]) -> dict[str, str]:
 
 
 def installed_version(name: str) -> Version | None:
-    """The tested installation's version of an env package: python, bedtools, or a package."""
+    """The tested installation's version of an env package: python, a program, or a package."""
     if name == "python":
         return Version("{}.{}.{}".format(*sys.version_info[:3]))
     if name in RUNTIME_PROGRAMS:

@@ -1,11 +1,15 @@
 import csv
+import fcntl
 import json
 import logging
 import os
 import re
+import select
 import signal
+import struct
 import subprocess
 import sys
+import termios
 import textwrap
 import time
 from pathlib import Path
@@ -487,25 +491,21 @@ def test_hybrid_trains(tmp_path):
     assert load_checkpoint(out["pt"])(torch.zeros(2, 4, 100)).shape == (2, 1)
 
 
-def test_progress_bar_only_on_a_terminal(monkeypatch, capsys):
+def test_progress_bar_only_on_a_terminal(monkeypatch):
     assert train_module._progress_for(10, 1, 2) is None  # pytest's stderr is no terminal
 
-    class Terminal:
-        text = ""
-
-        def isatty(self):
-            return True
-
-        def write(self, text):
-            Terminal.text += text
-
-        def flush(self):
-            pass
-
-    monkeypatch.setattr(sys, "stderr", Terminal())
-    bar = train_module._progress_for(10, 1, 2)
-    bar(10)
-    assert "epoch 1/2" in Terminal.text and "10/10" in Terminal.text
+    main, side = os.openpty()  # a real pseudo-terminal, 100 columns wide, as the job's stderr
+    fcntl.ioctl(side, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    with os.fdopen(side, "w") as terminal:
+        monkeypatch.setattr(sys, "stderr", terminal)
+        bar = train_module._progress_for(10, 1, 2)
+        assert bar is not None
+        bar(10)
+        terminal.flush()
+        ready, _, _ = select.select([main], [], [], 5)
+        text = os.read(main, 65536).decode() if ready else ""
+    os.close(main)
+    assert "epoch 1/2" in text and "0/10" in text and "windows" in text
 
 
 # --- checkpoints and resuming --------------------------------------------------------------

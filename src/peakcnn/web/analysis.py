@@ -19,7 +19,6 @@ from peakcnn.apply.loading import LoadedModel
 from peakcnn.apply.predict import window_logits
 from peakcnn.apply.variants import Variant, _encode, _score_table
 from peakcnn.errors import InputError
-from peakcnn.inference import sigmoid
 from peakcnn.ism import ism
 from peakcnn.shap_core import explain, make_references, output_deltas, resolve_explainer
 from peakcnn.web.inputs import Query
@@ -50,11 +49,14 @@ class Limits:
 
 def scores(model: LoadedModel, query: Query, both_strands: bool = False) -> list[dict]:
     """Probability, logit, validation threshold and call of each task for the window."""
-    logits = window_logits(model, query.x, both_strands)[0].astype(np.float64)
+    logits = window_logits(model, query.x, both_strands).astype(np.float64)
+    probabilities = model.probabilities(logits)[0]  # calibrated, as in peakcnn predict
     thresholds = model.metadata.thresholds or [None] * len(model.tasks)
     rows = []
-    for task, logit, cut in zip(model.tasks, logits, thresholds, strict=True):
-        probability = float(sigmoid(np.array([logit]))[0])
+    for task, logit, probability, cut in zip(
+        model.tasks, logits[0], probabilities, thresholds, strict=True
+    ):
+        probability = float(probability)
         call = None if cut is None else ("bound" if probability >= cut else "not bound")
         rows.append(
             {
@@ -88,7 +90,7 @@ def shap_values(model: LoadedModel, query: Query, task: int, limits: Limits) -> 
         ) from None
     network = model.network
     references, _ = make_references(query.x, np.zeros(1, dtype=np.int64), limits.references, SEED)
-    raw = explain(
+    raw, _ = explain(  # projected-ready values and the hypothetical contributions
         network,
         query.x,
         references,
