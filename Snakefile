@@ -29,6 +29,7 @@ wildcard_constraints:
 include: "workflow/rules/data.smk"
 include: "workflow/rules/model.smk"
 include: "workflow/rules/interpret.smk"
+include: "workflow/rules/apply.smk"
 
 
 rule all:
