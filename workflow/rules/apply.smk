@@ -12,7 +12,7 @@ rule predict_sequences:
         **MODEL_FILES,
         sequences=get_apply_input("predict", "inputs"),
         genome=get_predict_genome,
-        code=apply_sources(),
+        code=apply_sources(library_sources("devices", "logs")),
     output:
         scores=report(
             "results/{dataset}/apply/{model}/predict/{name}.tsv",
@@ -42,7 +42,7 @@ rule scan_genome:
         fasta=from_dataset("genome/genome.fa"),
         fai=from_dataset("genome/genome.fa.fai"),
         regions=get_scan_regions,
-        code=apply_sources(),
+        code=apply_sources(library_sources("devices", "logs")),
     output:
         tracks=directory("results/{dataset}/apply/{model}/scan"),
         summary=report(
@@ -71,7 +71,7 @@ rule score_variants:
         variants=get_apply_input("variants", "vcfs"),
         fasta=from_dataset("genome/genome.fa"),
         fai=from_dataset("genome/genome.fa.fai"),
-        code=apply_sources(),
+        code=apply_sources(library_sources("devices", "logs")),
     output:
         scores=report(
             "results/{dataset}/apply/{model}/variants/{name}.tsv",
@@ -100,7 +100,7 @@ rule export_model:
     input:
         **MODEL_FILES,
         train="results/{dataset}/dataset/train.npz",  # hashed into the metadata
-        code=apply_sources(),
+        code=apply_sources(library_sources("devices", "logs")),
     output:
         torchscript="results/{dataset}/apply/{model}/export/{model}.ts",
         onnx="results/{dataset}/apply/{model}/export/{model}.onnx",

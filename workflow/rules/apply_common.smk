@@ -41,8 +41,10 @@ def apply_inputs(section, key, dataset):
     return named
 
 
-def apply_sources():
-    """Library sources of peakcnn.apply and of every peakcnn module it imports."""
+def apply_sources(scripts_need):
+    """Library sources of peakcnn.apply, of every peakcnn module it imports, and those of
+    ``scripts_need`` (the ``library_sources`` of what the rule's script imports itself).
+    """
     package = LIBRARY / "apply"
     stems = set()
     for source in package.glob("*.py"):
@@ -52,7 +54,8 @@ def apply_sources():
                 stem = imported.split(".")[1]
                 if stem != "apply" and (LIBRARY / f"{stem}.py").exists():
                     stems.add(stem)
-    return sorted(map(str, package.glob("*.py"))) + library_sources(*sorted(stems))
+    files = {*map(str, package.glob("*.py")), *library_sources(*stems), *scripts_need}
+    return sorted(files)
 
 
 def scan_name():
