@@ -71,7 +71,8 @@ def test_predict_and_variant_inputs_from_the_config(tiny_run, tmp_path):
     targets = ["predict/seqs.tsv", "predict/regions.tsv", "variants/calls.tsv"]
     targets = [f"results/tiny/apply/basset/{target}" for target in targets]
     out = tiny_run / "results/tiny/apply/basset"
-    result = snakemake(tiny_run, "--configfile", "config/config.yaml", str(extra), *targets)
+    config = str(tiny_run / "config/config.yaml")
+    result = snakemake(tiny_run, *targets, "--configfile", config, str(extra))
     assert result.returncode == 0, result.stderr[-3000:]
     seqs = pd.read_csv(out / "predict/seqs.tsv", sep="\t")
     assert seqs.name.tolist() == ["a", "b"] and seqs.resized.fillna("").tolist() == ["", "padded"]
