@@ -26,6 +26,9 @@ import pandas as pd
 import pyBigWig
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+#: Further thresholds at which called regions are compared with the summits.
+OTHER_THRESHOLDS = (0.5, 0.8, 0.95)
+
 
 def test_block(run: Path) -> tuple[str, int, int]:
     """The (first) test region of the run's split."""
@@ -52,6 +55,25 @@ def distance_to_nearest(summits: np.ndarray, positions: np.ndarray) -> np.ndarra
     """Distance in bp from each position to the nearest summit."""
     index = np.clip(np.searchsorted(summits, positions), 1, len(summits) - 1)
     return np.minimum(np.abs(positions - summits[index - 1]), np.abs(summits[index] - positions))
+
+
+def runs_vs_summits(
+    summits: np.ndarray, bin_starts: np.ndarray, stride: int, above: np.ndarray, cut: float
+) -> dict:
+    """Recall, precision and called share of the runs of adjacent bins above a threshold."""
+    edges = np.diff(np.r_[0, above.astype(np.int8), 0])
+    first, last = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    starts, ends = bin_starts[first], bin_starts[last - 1] + stride
+    inside = np.zeros(len(summits), dtype=bool)
+    for s, e in zip(starts, ends, strict=True):
+        inside[np.searchsorted(summits, s) : np.searchsorted(summits, e)] = True
+    return {
+        "threshold": cut,
+        "regions": int(len(starts)),
+        "called_share_of_block": float(above.mean()),
+        "recall": float(inside.mean()),
+        "precision": float(contains(summits, starts, ends).mean()) if len(starts) else None,
+    }
 
 
 def evaluate(run: Path, model: str, near: int, far: int, seed: int = 0) -> dict:
@@ -84,6 +106,10 @@ def evaluate(run: Path, model: str, near: int, far: int, seed: int = 0) -> dict:
     keep = (distance <= near) | (distance > far)
     labels = distance[keep] <= near
     return {
+        "at_other_thresholds": [
+            runs_vs_summits(summits, bin_starts, stride, scores >= cut, cut)
+            for cut in OTHER_THRESHOLDS
+        ],
         "model": model,
         "task": task,
         "test_block": f"{chrom}:{start}-{end}",

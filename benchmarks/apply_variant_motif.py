@@ -35,7 +35,10 @@ OTHER = {base: [b for b in "ACGT" if b != base] for base in "ACGT"}
 
 def learned_core(run: Path, model: str, core: str) -> dict:
     """The motif-stage patterns whose consensus holds ``core`` (or its reverse complement)."""
-    summary = json.loads((run / "attribution" / model / "motifs" / "summary.json").read_text())
+    path = run / "attribution" / model / "motifs" / "summary.json"
+    if not path.exists():
+        return {"summary": f"{path} absent (motif stage not run)"}
+    summary = json.loads(path.read_text())
     patterns = summary["patterns"]
     holding = [p for p in patterns if core in p["consensus"].upper()]
     return {
