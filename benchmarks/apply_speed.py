@@ -71,34 +71,39 @@ def loadavg() -> str:
 
 
 def speed(args: argparse.Namespace) -> dict:
-    """Ceiling, predict and scan windows/s in this process."""
+    """Ceiling, predict and scan windows/s in this process, ``--rounds`` times interleaved."""
     set_threads(args.threads)
     model = load_model(args.model, metrics=args.metrics)
-    start = args.start
+    bins = np.arange(args.start, args.start + args.windows * args.stride, args.stride)
+    regions = pd.DataFrame(
+        {"chrom": args.chrom, "start": bins, "end": bins + args.stride, "name": "r"}
+    )
+    regions = region_table(regions, args.genome, "benchmark regions")
+    region = regions.iloc[[0]].assign(end=int(bins[-1]) + args.stride)
+    result = {"threads": args.threads, "windows": args.windows, "load_before": loadavg()}
+    rounds = []
     with tempfile.TemporaryDirectory() as folder:
-        bins = np.arange(start, start + args.windows * args.stride, args.stride)
-        regions = pd.DataFrame(
-            {"chrom": args.chrom, "start": bins, "end": bins + args.stride, "name": "r"}
-        )
-        regions = region_table(regions, args.genome, "benchmark regions")
-        region = regions.iloc[[0]].assign(end=int(bins[-1]) + args.stride)
-        result = {"threads": args.threads, "windows": args.windows, "load_before": loadavg()}
-        result["ceiling_before"] = ceiling(model, args.windows)
-        seconds = timed(
-            lambda: predict_regions(model, regions, args.genome, f"{folder}/p.tsv", source="b")
-        )
-        result["predict"] = args.windows / seconds
-        seconds = timed(
-            lambda: scan_genome(
-                model, args.genome, f"{folder}/s", stride=args.stride, regions=region
+        for _ in range(args.rounds):
+            row = {"ceiling_before": ceiling(model, args.windows)}
+            seconds = timed(
+                lambda: predict_regions(model, regions, args.genome, f"{folder}/p.tsv", source="b")
             )
-        )
-        result["scan"] = args.windows / seconds
-        result["ceiling_after"] = ceiling(model, args.windows)
-        result["load_after"] = loadavg()
-    result["ceiling"] = (result["ceiling_before"] + result["ceiling_after"]) / 2
-    result["predict_vs_ceiling"] = result["predict"] / result["ceiling"]
-    result["scan_vs_ceiling"] = result["scan"] / result["ceiling"]
+            row["predict"] = args.windows / seconds
+            seconds = timed(
+                lambda: scan_genome(
+                    model, args.genome, f"{folder}/s", stride=args.stride, regions=region
+                )
+            )
+            row["scan"] = args.windows / seconds
+            row["ceiling_after"] = ceiling(model, args.windows)
+            row["ceiling"] = (row["ceiling_before"] + row["ceiling_after"]) / 2
+            row["predict_vs_ceiling"] = row["predict"] / row["ceiling"]
+            row["scan_vs_ceiling"] = row["scan"] / row["ceiling"]
+            row["load"] = loadavg()
+            rounds.append(row)
+    result["rounds"] = rounds
+    for key in ("ceiling", "predict", "scan", "predict_vs_ceiling", "scan_vs_ceiling"):
+        result[f"median_{key}"] = float(np.median([row[key] for row in rounds]))
     return result
 
 
@@ -159,6 +164,7 @@ def main() -> None:
     parser.add_argument("--windows", type=int, default=8192)
     parser.add_argument("--stride", type=int, default=50)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--genome-scan", action="store_true")
     parser.add_argument("--genome-mbp", type=int, default=120)
     parser.add_argument("--tmp", default=None)
