@@ -11,7 +11,8 @@ rule predict_sequences:
     input:
         **MODEL_FILES,
         sequences=get_apply_input("predict", "inputs"),
-        genome=get_predict_genome,
+        fasta=from_dataset("genome/genome.fa"),  # for BED inputs
+        fai=from_dataset("genome/genome.fa.fai"),
         code=apply_sources(library_sources("devices", "logs")),
     output:
         scores=report(

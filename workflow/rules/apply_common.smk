@@ -4,7 +4,6 @@
 # Suffixes taken off an input file's name to name its outputs.
 INPUT_SUFFIXES = (".gz", ".bgz", ".vcf", ".tsv", ".txt", ".bed", ".narrowPeak")
 INPUT_SUFFIXES += (".fa", ".fasta", ".fna")
-FASTA_SUFFIXES = (".fa", ".fasta", ".fna", ".fa.gz", ".fasta.gz", ".fna.gz")
 
 
 def apply_model(section):
@@ -81,19 +80,6 @@ def get_apply_input(section, key):
     return lambda wildcards: apply_inputs(
         section, key, base_dataset(wildcards.dataset)
     )[wildcards.name]
-
-
-def get_predict_genome(wildcards):
-    """Input function: the dataset's genome, for BED inputs (FASTA inputs need none)."""
-    path = apply_inputs("predict", "inputs", base_dataset(wildcards.dataset))[
-        wildcards.name
-    ]
-    if path.endswith(FASTA_SUFFIXES):
-        return []
-    return [
-        from_dataset(name)(wildcards)
-        for name in ("genome/genome.fa", "genome/genome.fa.fai")
-    ]
 
 
 MODEL_FILES = {

@@ -18,6 +18,6 @@ predict_file(
     load_model(snakemake.input.model),
     snakemake.input.sequences,
     snakemake.output.scores,
-    snakemake.input.genome[0] if snakemake.input.genome else None,
+    snakemake.input.fasta,
     both_strands=cfg.get("both_strands", False),
 )
