@@ -4,8 +4,9 @@ In one process and with the same torch threads: the ceiling is the network's for
 synthetic random one-hot batches of the size ``LoadedModel.logits`` uses (256 windows, float32,
 no encoding, no I/O); ``predict`` scores BED regions of the genome and ``scan`` tiles a region
 at ``--stride``, both through the library functions the commands call (encoding, strands,
-writing included). The ceiling is measured before and after and averaged, so that a change of
-machine load in between shows. The load average is printed beside the numbers.
+writing included). After one untimed warm-up of each, ``--rounds`` rounds each measure the
+ceiling, predict, scan and the ceiling again (averaged), so that a change of machine load shows
+as spread between rounds; medians are reported and the load average printed beside them.
 
 ``--genome-scan`` instead measures a whole-genome scan in a subprocess (``peakcnn scan``
 through ``/usr/bin/time -v``: wall time and peak resident memory) on a synthetic random genome
@@ -83,6 +84,9 @@ def speed(args: argparse.Namespace) -> dict:
     result = {"threads": args.threads, "windows": args.windows, "load_before": loadavg()}
     rounds = []
     with tempfile.TemporaryDirectory() as folder:
+        # Warm-up, not timed: first-call costs (imports, allocations, page-ins of the genome).
+        predict_regions(model, regions.iloc[:BATCH], args.genome, f"{folder}/w.tsv", source="b")
+        scan_genome(model, args.genome, f"{folder}/w", stride=args.stride, regions=region)
         for _ in range(args.rounds):
             row = {"ceiling_before": ceiling(model, args.windows)}
             seconds = timed(
