@@ -66,7 +66,8 @@ def main() -> None:
         config["train"]["epochs"] = args.epochs
     if args.patience is not None:
         config["train"]["patience"] = args.patience
-    genome_sha = config["datasets"]["bzip11_bzip10"]["genome"]["sha256"]
+    demo = yaml.safe_load((REPO / "config/demo.yaml").read_text())
+    genome_sha = demo["datasets"]["bzip11_bzip10"]["genome"]["sha256"]
     config["datasets"] = {}
     names = []
     for draw in range(args.draws):

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import ast
+import fcntl
 import gzip
 import hashlib
+import os
 import re
+import select
 import shutil
+import struct
 import subprocess
 import sys
+import termios
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,13 +100,23 @@ def make_tiny_project(folder: Path) -> Path:
 
 
 def snakemake(
-    workdir: Path, *args: str, snakefile: Path | None = None, timeout: float = 900
+    workdir: Path, *args: str, snakefile: Path | None = None, timeout: float = 1800
 ) -> subprocess.CompletedProcess:
-    """Run snakemake in ``workdir`` on its own Snakefile (a project copy) or the repository's."""
+    """Run snakemake in ``workdir`` on its own Snakefile (a project copy) or the repository's.
+
+    The time limit allows for a busy machine: a whole tiny run takes about 2 minutes alone on
+    2 cores, and over 15 at a load of 12.
+    """
+    command = snakemake_command(workdir, *args, snakefile=snakefile)
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+
+
+def snakemake_command(workdir: Path, *args: str, snakefile: Path | None = None) -> list[str]:
+    """The command line of a snakemake run in ``workdir`` (see ``snakemake``)."""
     if snakefile is None:
         own = workdir / "Snakefile"
         snakefile = own if own.exists() else REPO / "Snakefile"
-    command = [
+    return [
         sys.executable,
         "-m",
         "snakemake",
@@ -112,7 +128,39 @@ def snakemake(
         "2",
         *args,
     ]
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+
+
+def run_in_terminal(command: list[str], timeout: float = 600) -> tuple[int, str]:
+    """Run a command on a pseudo-terminal (stdin, stdout, stderr); its exit status and output.
+
+    The terminal is 120 x 40 characters, as a terminal window would be (a new pseudo-terminal
+    is 0 x 0, on which tqdm draws an empty bar).
+    """
+    leader, follower = os.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    process = subprocess.Popen(command, stdin=follower, stdout=follower, stderr=follower)
+    os.close(follower)
+    chunks, deadline = [], time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([leader], [], [], 1.0)
+            if not ready:
+                if process.poll() is not None:
+                    break
+                continue
+            try:
+                data = os.read(leader, 65536)
+            except OSError:  # EIO: the terminal closed with the process
+                break
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        os.close(leader)
+    return process.returncode, b"".join(chunks).decode(errors="replace")
 
 
 def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
@@ -163,15 +211,20 @@ def peakcnn_imports(path: Path) -> set[str]:
     return found
 
 
-def third_party_imports(path: Path) -> set[str]:
-    """Top-level names of the non-stdlib, non-peakcnn modules a file imports (anywhere in it)."""
+def third_party_imports(path: Path, dotted: bool = False) -> set[str]:
+    """Top-level names of the non-stdlib, non-peakcnn modules a file imports (anywhere in it).
+
+    With ``dotted``, the full module names instead (``torch.utils.tensorboard``).
+    """
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
-            found |= {alias.name.split(".")[0] for alias in node.names}
+            found |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            found.add(node.module.split(".")[0])
-    return found - set(sys.stdlib_module_names) - {"peakcnn", "__future__"}
+            found.add(node.module)
+    skip = set(sys.stdlib_module_names) | {"peakcnn", "__future__"}
+    found = {name for name in found if name.split(".")[0] not in skip}
+    return found if dotted else {name.split(".")[0] for name in found}
 
 
 def module_closure(stems: set[str]) -> set[str]:
@@ -200,8 +253,14 @@ class RuleCode:
     modules: set[str] = field(default_factory=set)
     #: third-party modules imported by the script and those modules
     imports: set[str] = field(default_factory=set)
+    #: the same, as full module names (``torch.utils.tensorboard``)
+    dotted_imports: set[str] = field(default_factory=set)
     #: the rule's own ``resources: gpu=`` (0 if it declares none)
     gpu: int = 0
+    #: what the rule declares from the config's ``resources`` section (threads, mem_mb, ...)
+    resources: set[str] = field(default_factory=set)
+    #: ``localrule: True``: runs in the main snakemake process, never as a cluster job
+    local: bool = False
 
 
 def _directive(body: str, name: str) -> str | None:
@@ -221,6 +280,8 @@ def rule_code(repo: Path = REPO) -> dict[str, RuleCode]:
             conda, script = _directive(body, "conda"), _directive(body, "script")
             gpu = re.search(r"^\s+gpu=(\d+)", body, re.MULTILINE)
             rule.gpu = int(gpu[1]) if gpu else 0
+            rule.local = re.search(r"^\s+localrule: True$", body, re.MULTILINE) is not None
+            rule.resources = set(re.findall(rf'rule_resource\("{rule.name}", "(\w+)"\)', body))
             rule.env = (path.parent / conda).resolve() if conda else None
             rule.script = (path.parent / script).resolve() if script else None
             stems = set()
@@ -232,6 +293,7 @@ def rule_code(repo: Path = REPO) -> dict[str, RuleCode]:
             rule.modules = module_closure(stems | rule.script_modules)
             files = [LIBRARY / f"{stem}.py" for stem in rule.modules]
             files += [rule.script] if rule.script else []
-            rule.imports = set().union(set(), *(third_party_imports(f) for f in files))
+            rule.dotted_imports = set().union(set(), *(third_party_imports(f, True) for f in files))
+            rule.imports = {name.split(".")[0] for name in rule.dotted_imports}
             rules[rule.name] = rule
     return rules

@@ -12,7 +12,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from peakcnn import model as model_module
-from peakcnn.attribute import attribute_chunk, compute_attributions, gather_attributions
+from peakcnn.attribute import (
+    attribute_chunk,
+    compute_attributions,
+    gather_attributions,
+    modisco_paths,
+)
 from peakcnn.errors import InputError
 from peakcnn.ism import ism, ism_importance, saliency
 from peakcnn.model import Basset, save_checkpoint
@@ -111,6 +116,23 @@ def test_projection_on_observed_base(run: dict) -> None:
     )
 
 
+def test_hypothetical_projects_and_modisco_inputs(run: dict) -> None:
+    arrays, qc = run["arrays"], run["qc"]
+    x, hypothetical = arrays["x"], arrays["hypothetical"]
+    assert hypothetical.shape == x.shape and hypothetical.dtype == np.float32
+    scale = np.abs(arrays["projected"]).max()
+    np.testing.assert_allclose(hypothetical * x, arrays["projected"], atol=1e-6 * scale)
+    assert np.abs(hypothetical * (1 - x)).max() > 0.1 * scale  # the other bases are filled in
+    assert qc["hypothetical"] == str(arrays["hypothetical_method"])
+    assert "tangermeme hypothetical=True" in qc["hypothetical"]
+    ohe_path, hypothetical_path = modisco_paths(run["paths"]["shap.npz"])
+    assert ohe_path.endswith("out/modisco/ohe.npz")
+    for path, expected in ((ohe_path, x), (hypothetical_path, hypothetical)):
+        with np.load(path) as npz:
+            assert npz.files == ["arr_0"]  # what ``modisco motifs -s/-a`` read
+            np.testing.assert_array_equal(npz["arr_0"], expected)
+
+
 def test_unknown_bases_get_zero_shap(run: dict) -> None:
     arrays, qc = run["arrays"], run["qc"]
     unknown = ~arrays["x"].any(axis=1)
@@ -189,21 +211,20 @@ class FunctionalReluBasset(Basset):
         return x
 
 
-class SharedReluBasset(Basset):
-    """Basset that reuses one ReLU module for every activation."""
+class HardtanhBasset(Basset):
+    """Basset whose activations are Hardtanh modules, which have no DeepLIFT rule."""
 
     def __init__(self, **hyperparameters) -> None:
         super().__init__(**hyperparameters)
-        shared = nn.ReLU()
-        layers = [shared if isinstance(layer, nn.ReLU) else layer for layer in self.layers]
+        layers = [nn.Hardtanh() if isinstance(layer, nn.ReLU) else layer for layer in self.layers]
         self.layers = nn.Sequential(*layers)
 
 
 @pytest.mark.parametrize(
     ("cls", "message"),
     [
-        (FunctionalReluBasset, "additivity_tolerance=0.001.*functional"),  # additivity fails
-        (SharedReluBasset, "DeepExplainer failed.*called 5x"),  # shap itself errors
+        (FunctionalReluBasset, "additivity_tolerance=0.001.*functional"),
+        (HardtanhBasset, "additivity_tolerance=0.001.*Hardtanh, called 1x\\) has no DeepLIFT rule"),
     ],
 )
 def test_unsupported_model_raises_and_writes_nothing(
@@ -267,7 +288,11 @@ def test_qc_checks_shap_against_ism_and_saliency(run: dict) -> None:
     assert ism["mutants"] == ism["windows"] * 100 * 3
     assert len(ism["pearson_with_shap_per_window"]) == ism["windows"]
     assert ism["pearson_with_shap_median"] > 0  # random model; the planted-motif test asks more
-    assert qc["saliency"]["pearson_with_shap_median"] is not None
+    track, saliency = arrays["projected"].sum(axis=1), arrays["saliency"].sum(axis=1)
+    pearson = [np.corrcoef(a, b)[0, 1] for a, b in zip(track, saliency, strict=True)]
+    saliency_qc = qc["saliency"]
+    np.testing.assert_allclose(saliency_qc["pearson_with_shap_per_window"], pearson, rtol=1e-4)
+    assert saliency_qc["pearson_with_shap_median"] == pytest.approx(np.median(pearson), rel=1e-4)
     assert arrays["ism"].shape == (ism["windows"], 4, 100)
     np.testing.assert_array_equal(arrays["ism_index"], arrays["index"][: ism["windows"]])
     assert arrays["saliency"].shape == arrays["shap"].shape

@@ -7,29 +7,30 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from evaluated import write_evaluation
 
 from peakcnn.compare import compare_models, paired_bootstrap
 from peakcnn.errors import InputError
-from peakcnn.evaluate import bootstrap_ci, classification_metrics
+from peakcnn.evaluate import auroc, bootstrap_ci
 
 
-def _write_model(folder, name, labels, scores, coordinates):
-    """metrics.json and predictions.tsv.gz as evaluate_model writes them."""
-    folder.mkdir(parents=True, exist_ok=True)
-    test = classification_metrics(labels, scores, 0.5)
-    ci = {k: v for k, v in bootstrap_ci(labels, scores, 100, 0, threshold=0.5).items() if "ci" in k}
-    metrics = {"test": test, "test_ci": ci, "threshold_method": "max_f1"}
-    metrics["robustness"] = [
-        {"perturbation": "none", "amount": 0, "auroc": test["auroc"]},
+def _write_model(folder, labels, scores, coordinates):
+    """metrics.json and predictions.tsv.gz as evaluate_model writes them (val = test here)."""
+    robustness = [
+        {"perturbation": "none", "amount": 0, "auroc": float(auroc(labels, scores))},
         {"perturbation": "substitution", "amount": 0.1, "auroc": 0.6},
         {"perturbation": "shift", "amount": -50, "auroc": 0.55},
         {"perturbation": "shift", "amount": 10, "auroc": 0.7},
     ]
-    (folder / "metrics.json").write_text(json.dumps(metrics))
-    table = coordinates.assign(split="test", task="t", label=labels, score=scores)
-    val = table.head(3).assign(split="val")
-    pd.concat([val, table]).to_csv(folder / "predictions.tsv.gz", sep="\t", index=False)
-    return str(folder / "metrics.json"), str(folder / "predictions.tsv.gz")
+    return write_evaluation(
+        folder,
+        {"val": labels, "test": labels},
+        {"val": scores, "test": scores},
+        {"val": coordinates, "test": coordinates},
+        [0.5],
+        bootstrap=100,
+        extra={"robustness": robustness},
+    )
 
 
 @pytest.fixture
@@ -44,8 +45,8 @@ def two_models(tmp_path):
     weak = 1 / (1 + np.exp(-(labels * 0.8 + noise)))
     strong = 1 / (1 + np.exp(-(labels * 2.5 + noise)))  # same noise: correlated models
     paths = {
-        "weak": _write_model(tmp_path / "weak", "weak", labels, weak, coordinates),
-        "strong": _write_model(tmp_path / "strong", "strong", labels, strong, coordinates),
+        "weak": _write_model(tmp_path / "weak", labels, weak, coordinates),
+        "strong": _write_model(tmp_path / "strong", labels, strong, coordinates),
     }
     return {"tmp": tmp_path, "paths": paths, "labels": labels, "weak": weak, "strong": strong}
 
@@ -101,7 +102,7 @@ def test_metrics_that_do_not_match_predictions_are_an_error(two_models):
     metrics = json.loads(open(paths["weak"][0]).read())
     metrics["test"]["auroc"] = 0.554
     open(paths["weak"][0], "w").write(json.dumps(metrics))
-    with pytest.raises(InputError, match="metrics.json says 0.55400"):
+    with pytest.raises(InputError, match="test t auroc .* metrics.json says 0.554:"):
         compare_models(
             {"weak": paths["weak"][0]}, {"weak": paths["weak"][1]}, str(tmp / "models.tsv")
         )
@@ -119,7 +120,6 @@ def test_named_baseline(two_models):
 
 
 def test_multitask_predictions_are_compared_on_macro_means(two_models, tmp_path):
-    from peakcnn.evaluate import auroc
     from peakcnn.multitask import macro_mean
 
     labels, weak, strong = two_models["labels"], two_models["weak"], two_models["strong"]
@@ -131,17 +131,15 @@ def test_multitask_predictions_are_compared_on_macro_means(two_models, tmp_path)
         ("weak", np.stack([weak, weak[::-1]], 1)),
         ("strong", np.stack([strong, weak[::-1]], 1)),
     ):
-        folder = tmp_path / f"mt_{name}"
-        folder.mkdir()
-        table = pd.concat(
-            coordinates.assign(split="test", task=task, label=y[:, t], score=scores[:, t])
-            for t, task in enumerate("AB")
+        paths[name] = write_evaluation(
+            tmp_path / f"mt_{name}",
+            {"val": y, "test": y},
+            {"val": scores, "test": scores},
+            {"val": coordinates, "test": coordinates},
+            [0.5, 0.5],
         )
-        table.to_csv(folder / "predictions.tsv.gz", sep="\t", index=False)
-        test = {"n": labels.size, "positive_fraction": 0.5, "auroc": macro_mean(auroc, y, scores)}
-        test.update(auprc=0.5, f1=0.5, mcc=0.1, accuracy=0.5, threshold=0.5)
-        (folder / "metrics.json").write_text(json.dumps({"test": test, "test_ci": {}}))
-        paths[name] = (str(folder / "metrics.json"), str(folder / "predictions.tsv.gz"))
+        metrics = json.loads(open(paths[name][0]).read())
+        assert metrics["test"]["auroc"] == pytest.approx(macro_mean(auroc, y, scores), abs=1e-12)
     table = compare_models(
         {n: m for n, (m, _) in paths.items()},
         {n: p for n, (_, p) in paths.items()},
@@ -173,3 +171,39 @@ def test_fold_summary_reports_each_fold_and_the_spread(tmp_path):
     assert summary["models"]["kmer_baseline"]["auroc"]["min"] == pytest.approx(0.7)
     table = pd.read_csv(tmp_path / "folds.tsv", sep="\t")
     assert len(table) == 6 and set(table["fold"]) == {"fold0", "fold1", "fold2"}
+
+
+def test_scores_near_one_that_tie_at_six_digits_still_match_their_metrics(tmp_path):
+    """Float32 probabilities just below 1 keep their order in predictions.tsv.gz."""
+    from peakcnn.evaluate import STORED_TOLERANCE, read_predictions
+
+    rng = np.random.default_rng(5)
+    n = 3434
+    labels = rng.integers(0, 2, n)
+    logits = 12 + 1.5 * labels + rng.normal(size=n)  # every probability above 0.9999
+    scores = (1 / (1 + np.exp(-logits))).astype(np.float32)
+    rounded = np.array([float(f"{s:.6g}") for s in scores])
+    assert len(np.unique(rounded)) < len(np.unique(scores)) / 2  # ties after rounding
+    assert abs(auroc(labels, rounded) - auroc(labels, scores)) > 1e-4 > STORED_TOLERANCE
+    coordinates = pd.DataFrame(
+        {"chrom": "chr1", "start": np.arange(n) * 500, "end": np.arange(n) * 500 + 200}
+    ).assign(name=[f"w{i}" for i in range(n)])
+    paths = {
+        name: write_evaluation(
+            tmp_path / name,
+            {"val": labels, "test": labels},
+            {"val": model_scores, "test": model_scores},
+            {"val": coordinates, "test": coordinates},
+            [0.99999],
+        )
+        for name, model_scores in (("basset", scores), ("other", scores[::-1].copy()))
+    }
+    stored = read_predictions(paths["basset"][1])["test"]["score"].to_numpy()
+    assert np.array_equal(stored, scores.astype(np.float64))
+    table = compare_models(
+        {name: p[0] for name, p in paths.items()},
+        {name: p[1] for name, p in paths.items()},
+        str(tmp_path / "models.tsv"),
+        bootstrap=0,
+    )
+    assert table.loc[0, "auroc"] == auroc(labels, scores)

@@ -4,13 +4,16 @@ No conda channel is reachable from CI, so the environments are checked staticall
 third-party imports of each rule's script and of the library modules it runs (its
 ``library_sources(...)`` inputs and the script's own peakcnn imports, followed through
 peakcnn's imports) must be listed in the rule's env file, with lower bounds no older than
-pyproject.toml's. The SLURM profiles must keep GPU requests exactly where intended.
+pyproject.toml's, and the versions of the tested installation (this python's) must satisfy
+each env's bounds. The SLURM profiles must keep GPU requests exactly where intended.
 """
 
 from __future__ import annotations
 
 import re
-from importlib.metadata import metadata
+import subprocess
+import sys
+from importlib.metadata import PackageNotFoundError, metadata, version
 from pathlib import Path
 
 import pytest
@@ -20,10 +23,7 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-tomllib = pytest.importorskip("tomllib", reason="reading pyproject.toml needs python >= 3.11")
-
 ENV_FILES = sorted((REPO / "envs").glob("*.yaml"))
-PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
 RULES = rule_code()
 ACTION_RULES = sorted(name for name, rule in RULES.items() if rule.script)
 
@@ -43,6 +43,39 @@ PYPI_NAMES = {"sklearn": "scikit-learn", "yaml": "pyyaml", "modiscolite": "modis
 PYPI_TO_CONDA = {"torch": "pytorch", "matplotlib": "matplotlib-base"}
 # Programs a package runs, which no import shows.
 RUNTIME_NEEDS = {"pybedtools": ("bedtools",)}
+RUNTIME_PROGRAMS = {program for programs in RUNTIME_NEEDS.values() for program in programs}
+# Submodules that need a package of their own, which the top-level import does not show.
+SUBMODULE_NEEDS = {"torch.utils.tensorboard": "tensorboard"}
+# Conda name -> PyPI name of the installed distribution, where they differ.
+CONDA_TO_PYPI = {conda: pypi for pypi, conda in PYPI_TO_CONDA.items()}
+
+
+def pyproject() -> dict:
+    """The [project] table of pyproject.toml (tests that read it skip on python 3.10)."""
+    tomllib = pytest.importorskip("tomllib", reason="reading pyproject.toml needs python >= 3.11")
+    return tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+
+
+def submodule_needs(imports: set[str]) -> dict[str, str]:
+    """Package -> submodule needing it, for the given dotted imports (beyond top-level ones)."""
+    return {
+        package: module
+        for module, package in SUBMODULE_NEEDS.items()
+        if any(name == module or name.startswith(f"{module}.") for name in imports)
+    }
+
+
+def installed_version(name: str) -> Version | None:
+    """The tested installation's version of an env package: python, bedtools, or a package."""
+    if name == "python":
+        return Version("{}.{}.{}".format(*sys.version_info[:3]))
+    if name in RUNTIME_PROGRAMS:
+        found = subprocess.run([name, "--version"], capture_output=True, text=True, check=True)
+        return Version(re.search(r"(\d+(?:\.\d+)+)", found.stdout)[1])
+    try:
+        return Version(version(CONDA_TO_PYPI.get(name, name)))
+    except PackageNotFoundError:
+        return None
 
 
 def env_packages(path: Path) -> dict[str, str]:
@@ -62,6 +95,12 @@ def lower_bound(constraint: str) -> Version | None:
     """The ``>=`` bound of a version constraint, if any."""
     bounds = [Version(s.version) for s in SpecifierSet(constraint or "") if s.operator == ">="]
     return max(bounds) if bounds else None
+
+
+def upper_bound(constraint: str) -> Version | None:
+    """The ``<`` bound of a version constraint, if any."""
+    bounds = [Version(s.version) for s in SpecifierSet(constraint or "") if s.operator == "<"]
+    return min(bounds) if bounds else None
 
 
 def test_rule_files_hold_every_rule_of_the_workflow():
@@ -112,6 +151,9 @@ def test_rule_env_lists_every_third_party_import(name):
         for program in RUNTIME_NEEDS.get(module, ()):
             if program not in packages:
                 missing.append(f"{program} (run by {module})")
+    for package, module in sorted(submodule_needs(rule.dotted_imports).items()):
+        if package not in packages:
+            missing.append(f"{package} (for {module})")
     assert not missing, f"{rule.env.name} lacks what rule {name} imports: {', '.join(missing)}"
 
 
@@ -121,28 +163,37 @@ def test_the_import_scan_sees_the_known_dependencies():
     assert {"shap", "tangermeme", "logomaker"} <= RULES["compute_attributions"].imports
     assert {"pyfaidx", "pybedtools"} <= RULES["sample_negatives"].imports
     assert "pyfaidx" in RULES["fetch_genome"].imports
+    assert set(submodule_needs(RULES["train_model"].dotted_imports)) == {"tensorboard"}
 
 
 def test_library_imports_are_declared_in_pyproject():
-    declared = {Requirement(r).name.lower() for r in PYPROJECT["dependencies"]}
-    imported = set().union(*(third_party_imports(p) for p in LIBRARY.glob("*.py")))
-    missing = {PYPI_NAMES.get(m, m).lower() for m in imported} - declared
+    declared = {Requirement(r).name.lower() for r in pyproject()["dependencies"]}
+    imported = set().union(*(third_party_imports(p, True) for p in LIBRARY.rglob("*.py")))
+    needed = {PYPI_NAMES.get(m.split(".")[0], m.split(".")[0]).lower() for m in imported}
+    missing = (needed | set(submodule_needs(imported))) - declared
     assert not missing, f"pyproject.toml does not declare {sorted(missing)}"
 
 
 @pytest.mark.parametrize("path", ENV_FILES, ids=[p.name for p in ENV_FILES])
-def test_env_lower_bounds_are_no_older_than_pyproject(path):
+def test_env_bounds_agree_with_pyproject(path):
+    # Lower bounds no older than pyproject's; the same upper bound, so that a pip installation
+    # (what CI tests) and a conda environment stay in the same release series.
     packages = env_packages(path)
-    for requirement in map(Requirement, PYPROJECT["dependencies"]):
+    for requirement in map(Requirement, pyproject()["dependencies"]):
         pypi = requirement.name.lower()
         conda = PYPI_TO_CONDA.get(pypi, pypi)
         name = pypi if pypi in packages else conda  # pip entries keep the PyPI name
+        if name not in packages:
+            continue
         wanted = lower_bound(str(requirement.specifier))
-        if name in packages and wanted is not None:
+        if wanted is not None:
             have = lower_bound(packages[name])
             assert have is not None and have >= wanted, (
                 f"{path.name}: {name}{packages[name]} allows older than pyproject's {requirement}"
             )
+        assert upper_bound(packages[name]) == upper_bound(str(requirement.specifier)), (
+            f"{path.name}: {name}{packages[name]} and pyproject's {requirement} end apart"
+        )
 
 
 @pytest.mark.parametrize("path", ENV_FILES, ids=[p.name for p in ENV_FILES])
@@ -151,7 +202,25 @@ def test_env_python_can_run_snakemake_scripts(path):
     # importing snakemake from the main installation: it needs a python snakemake supports.
     have = lower_bound(env_packages(path)["python"])
     assert have >= lower_bound(metadata("snakemake")["Requires-Python"])
-    assert have >= lower_bound(PYPROJECT["requires-python"])
+    assert have >= lower_bound(pyproject()["requires-python"])
+
+
+@pytest.mark.parametrize("path", ENV_FILES, ids=[p.name for p in ENV_FILES])
+def test_env_versions_are_the_tested_ones(path):
+    # No conda channel is reachable from CI, so an env cannot be built and tested there; its
+    # bounds must instead hold the versions the tests run with, and stop at the next major
+    # release (or minor, for 0.x), which might break the code.
+    untested, unbounded = [], []
+    for name, constraint in env_packages(path).items():
+        if name == "pip":
+            continue
+        if upper_bound(constraint) is None:
+            unbounded.append(name)
+        have = installed_version(name)
+        if have is None or not SpecifierSet(constraint).contains(have, prereleases=True):
+            untested.append(f"{name}{constraint} (tested: {have})")
+    assert not unbounded, f"{path.name}: no upper bound for {unbounded}"
+    assert not untested, f"{path.name} allows only untested versions: {untested}"
 
 
 def test_rule_code_inputs_cover_the_library_its_script_runs():
@@ -189,5 +258,6 @@ def test_gpu_slurm_profile_gives_gpu_rules_a_gpu():
     resources = profile_resources("slurm-gpu")
     gpu_rules = {name for name, rule in RULES.items() if rule.gpu}
     assert all(resources.get(name, {}).get("gpu", 1) >= 1 for name in gpu_rules)
-    # ...and memory and time of their own (the default 2000 MB / 30 min is for data stages).
-    assert all({"mem_mb", "runtime"} <= set(resources.get(name, {})) for name in gpu_rules)
+    # ...and only they; memory and time come from the rules (config `resources`), not here.
+    assert {name for name, res in resources.items() if res.get("gpu", 0) >= 1} == gpu_rules
+    assert all({"threads", "mem_mb", "runtime"} <= RULES[name].resources for name in ACTION_RULES)

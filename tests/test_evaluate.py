@@ -19,9 +19,11 @@ from peakcnn.evaluate import (
     auroc,
     bootstrap_ci,
     calibration,
+    check_stored_metrics,
     choose_threshold,
     classification_metrics,
     evaluate_model,
+    read_predictions,
     substitute,
     threshold_metrics,
 )
@@ -70,7 +72,7 @@ def test_ranking_metrics_agree_with_scikit_learn_on_adversarial_inputs(case):
         skm.average_precision_score(labels, scores), abs=1e-12
     )
     result = classification_metrics(labels, scores, float(np.median(scores)))  # cross-checked
-    assert 0 <= result["auroc"] <= 1
+    assert result["auroc"] == auroc(labels, scores)
 
 
 def test_known_values():
@@ -299,6 +301,22 @@ def test_evaluate_model_writes_checked_outputs(tiny_run):
     assert {"auroc", "f1", "mcc"} <= set(table["metric"])
 
 
+def test_every_metric_recomputed_from_the_predictions_matches_metrics_json(tiny_run):
+    paths = tiny_run["paths"]
+    stored = json.loads(open(paths["metrics.json"]).read())
+    predictions = read_predictions(paths["predictions.tsv.gz"])
+    check_stored_metrics(stored, predictions, paths["metrics.json"])
+    for split in ("val", "test"):
+        rows = predictions[split]
+        again = classification_metrics(rows["label"], rows["score"], stored[split]["threshold"])
+        assert again == stored[split]  # exactly: the scores are stored at full precision
+    for split, key in (("test", "f1"), ("val", "brier"), ("test", "tp")):
+        changed = json.loads(json.dumps(stored))
+        changed[split][key] += 1e-7
+        with pytest.raises(InputError, match=f"{split} task {key} .*re-run evaluate_model"):
+            check_stored_metrics(changed, predictions, paths["metrics.json"])
+
+
 def test_threshold_ignores_test_labels(tiny_run, tmp_path):
     """Relabelling the test split changes test metrics but never the threshold."""
     root, kwargs = tiny_run["root"], dict(tiny_run["kwargs"])
@@ -371,9 +389,12 @@ def test_multitask_evaluation_reports_each_task_and_macro_means(tiny_run, tmp_pa
     assert len(predictions) == 2 * (80 + 80)
     test_b = predictions[(predictions["split"] == "test") & (predictions["task"] == "B")]
     assert auroc(test_b["label"].to_numpy(), test_b["score"].to_numpy()) == pytest.approx(
-        by_task["B"]["test"]["auroc"],
-        abs=1e-3,  # scores are written to 6 digits
+        by_task["B"]["test"]["auroc"], abs=1e-12
     )
+    check_stored_metrics(metrics, read_predictions(out["predictions.tsv.gz"]), "metrics.json")
+    metrics["by_task"]["B"]["val"]["mcc"] += 1e-6
+    with pytest.raises(InputError, match="val B mcc"):
+        check_stored_metrics(metrics, read_predictions(out["predictions.tsv.gz"]), "metrics.json")
     robustness = pd.read_csv(out["robustness.tsv"], sep="\t")
     assert set(robustness["task"]) == {"A", "B", "macro"}
     clean = robustness[robustness["perturbation"] == "none"].set_index("task")["auroc"]
@@ -382,3 +403,52 @@ def test_multitask_evaluation_reports_each_task_and_macro_means(tiny_run, tmp_pa
     assert set(groups["task"]) == {"A", "B", "macro"}
     table = pd.read_csv(out["metrics.tsv"], sep="\t")
     assert {"A: auroc", "B: auroc"} <= set(table["metric"])
+
+
+def test_evaluation_applies_the_temperature_stored_in_the_checkpoint(tiny_run, tmp_path):
+    """Calibrated scores everywhere; rankings unchanged; before/after and T in metrics.json."""
+    root, kwargs = tiny_run["root"], dict(tiny_run["kwargs"])
+    checkpoint = torch.load(root / "model.pt", weights_only=True)
+    checkpoint["calibration"] = {
+        "method": "platt",
+        "temperature": [2.5],
+        "bias": [0.4],
+        "status": ["fitted"],
+    }
+    torch.save(checkpoint, tmp_path / "model.pt")
+    out = {name: str(tmp_path / name) for name in tiny_run["paths"]}
+    kwargs.update(
+        {k: out[Path(v).name] for k, v in kwargs.items() if isinstance(v, str) and "/out/" in v}
+    )
+    files = [str(tmp_path / "model.pt"), *tiny_run["files"][1:]]
+    metrics = evaluate_model(*files, *list(out.values())[:5], **kwargs)
+    plain = tiny_run["metrics"]
+    fit = metrics["calibration"]
+    assert (fit["method"], fit["temperature"], fit["bias"]) == ("platt", 2.5, 0.4)
+    assert fit["status"] == "fitted"
+    assert plain["calibration"]["method"] == "none" and plain["calibration"]["temperature"] is None
+    assert fit["before"] == plain["calibration"]["before"]
+    assert plain["calibration"]["test"] == plain["calibration"]["before"]["test"]
+    assert fit["test"]["brier"] != pytest.approx(fit["before"]["test"]["brier"], abs=1e-9)
+    for key in ("auroc", "auprc", "f1", "mcc"):
+        assert metrics["test"][key] == pytest.approx(plain["test"][key], abs=1e-12)
+    raw_cut = np.log(plain["test"]["threshold"] / (1 - plain["test"]["threshold"]))
+    assert metrics["test"]["threshold"] == pytest.approx(1 / (1 + np.exp(-raw_cut / 2.5 - 0.4)))
+    predictions = pd.read_csv(out["predictions.tsv.gz"], sep="\t")
+    expected = 1 / (1 + np.exp(-predictions["logit"] / 2.5 - 0.4))
+    np.testing.assert_allclose(predictions["score"], expected, rtol=1e-12)
+    stored = json.loads(open(out["metrics.json"]).read())
+    check_stored_metrics(stored, read_predictions(out["predictions.tsv.gz"]), "metrics.json")
+    for key, value in (("temperature", 2.6), ("bias", 0.0)):
+        changed = json.loads(json.dumps(stored))
+        changed["calibration"][key] = value
+        with pytest.raises(InputError, match="sigmoid\\(logit / temperature \\+ bias\\)"):
+            check_stored_metrics(changed, read_predictions(out["predictions.tsv.gz"]), "m.json")
+    table = pd.read_csv(out["metrics.tsv"], sep="\t").set_index("metric")
+    assert float(table.loc["calibration temperature", "test"]) == 2.5
+    assert float(table.loc["calibration bias", "test"]) == 0.4
+    assert "calibration ECE before temperature" in table.index
+    checkpoint["calibration"]["temperature"] = [0.0]
+    torch.save(checkpoint, tmp_path / "model.pt")
+    with pytest.raises(InputError, match="one positive number per task"):
+        evaluate_model(*files, *list(out.values())[:5], **kwargs)

@@ -11,6 +11,7 @@ import logging
 import os
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
@@ -209,8 +210,10 @@ def test_http_plain_fasta(
 ) -> None:
     (srv / "genome.fa").write_bytes(FASTA)
     dest = out / "genome.fa"
+    start = time.monotonic()
     with caplog.at_level(logging.INFO, logger="peakcnn.fetch"):
         info = fetch_file(f"{http_url}/genome.fa", str(dest), kind="fasta")
+    elapsed = time.monotonic() - start
     assert dest.read_bytes() == FASTA
     assert _listing(out) == ["genome.fa"]
     assert info["source"] == f"{http_url}/genome.fa"
@@ -220,7 +223,7 @@ def test_http_plain_fasta(
     assert info["sha256"] == _sha(FASTA)
     assert info["sha256_verified"] is False
     assert info["crlf_converted"] == 0
-    assert info["seconds"] >= 0
+    assert 0 < info["seconds"] <= elapsed
     assert any("MB/s" in record.getMessage() for record in caplog.records)
 
 
@@ -464,6 +467,20 @@ def test_crlf_split_exactly_at_chunk_boundary(srv: Path, out: Path) -> None:
     info = fetch_file(str(srv / "genome.fa"), str(out / "g.fa"), kind="fasta", chunk_size=6)
     assert (out / "g.fa").read_bytes() == b">chr1\nACGTAC\n"
     assert info["crlf_converted"] == 2
+
+
+def test_crlf_count_is_in_the_logged_fetch_summary(
+    srv: Path, out: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (srv / "peaks.bed").write_bytes(b"chr1\t1\t5\r\nchr1\t7\t9\r\nchr1\t10\t12\n")
+    with caplog.at_level(logging.INFO, logger="peakcnn.fetch"):
+        fetch_file(str(srv / "peaks.bed"), str(out / "p.bed"), kind="bed")
+    summary = [r.getMessage() for r in caplog.records if "fetch summary" in r.getMessage()]
+    assert len(summary) == 1 and "'crlf_converted': 2" in summary[0]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        f"{srv / 'peaks.bed'}: 2 Windows (CRLF) line endings converted to LF in {out / 'p.bed'}"
+    ]
 
 
 # --- content checks ---------------------------------------------------------------------------

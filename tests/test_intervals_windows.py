@@ -55,7 +55,7 @@ def run_windows(tmp_path, fasta, peaks, **options):
 
 
 def test_windows_are_centred_and_padding_is_counted(tmp_path, tiny_fasta, tiny_peaks):
-    windows, summary = run_windows(tmp_path, tiny_fasta, tiny_peaks, length=40)
+    windows, summary = run_windows(tmp_path, tiny_fasta, tiny_peaks, length=40, max_n_fraction=1)
     full_length = windows["end"] - windows["start"] + windows["pad_left"] + windows["pad_right"]
     assert (full_length == 40).all()
     centre = (windows["start"] - windows["pad_left"] + windows["end"] + windows["pad_right"]) // 2
@@ -99,13 +99,15 @@ def test_overlap_policies_keep_merge_strongest(tmp_path, tiny_fasta):
         "chrA\t130\t171\tstrong\t0\t.\t9.0\t1\t1\t20\n"
         "chrA\t250\t291\talone\t0\t.\t1.0\t1\t1\t20\n"
     )
-    kept, summary = run_windows(tmp_path, tiny_fasta, str(peaks), length=40)
+    kept, summary = run_windows(tmp_path, tiny_fasta, str(peaks), length=40, max_n_fraction=1)
     assert len(kept) == 3 and summary["overlap_clusters"] == 1
     kept, summary = run_windows(
-        tmp_path, tiny_fasta, str(peaks), length=40, overlap_policy="strongest"
+        tmp_path, tiny_fasta, str(peaks), length=40, overlap_policy="strongest", max_n_fraction=1
     )
     assert set(kept["name"]) == {"strong", "alone"} and summary["overlap_removed"] == 1
-    kept, summary = run_windows(tmp_path, tiny_fasta, str(peaks), length=40, overlap_policy="merge")
+    kept, summary = run_windows(
+        tmp_path, tiny_fasta, str(peaks), length=40, overlap_policy="merge", max_n_fraction=1
+    )
     centres = (kept["start"] - kept["pad_left"] + kept["end"] + kept["pad_right"]) // 2
     assert sorted(centres) == [(100 + 171) // 2, 270]
     assert summary["overlap_removed"] == 1

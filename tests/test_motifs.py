@@ -229,3 +229,26 @@ def test_expected_gradients_also_find_the_planted_motif(planted, tmp_path):
     assert np.median(share) > 0.3
     assert qc["ism"]["pearson_with_shap_median"] > 0.7
     assert not qc["additivity_enforced"] and qc["additivity_median_relative_error"] < 0.2
+
+
+def test_modisco_command_line_reads_the_attribution_folder(planted, tmp_path):
+    """A user's own ``modisco motifs`` run on the files written beside shap.npz finds the G-box."""
+    import subprocess
+
+    import h5py
+
+    ohe, hypothetical = (planted["root"] / "modisco" / n for n in ("ohe.npz", "hypothetical.npz"))
+    with np.load(ohe) as one_hot, np.load(hypothetical) as hyp:
+        assert one_hot["arr_0"].shape == hyp["arr_0"].shape == (120, 4, LENGTH)
+    output = tmp_path / "modisco.h5"
+    command = ["modisco", "motifs", "-s", str(ohe), "-a", str(hypothetical), "-n", "2000"]
+    command += ["-w", str(LENGTH), "-z", "15", "-l", "2", "-o", str(output)]
+    subprocess.run(command, check=True, capture_output=True, timeout=600)
+    with h5py.File(output) as h5:
+        found = [
+            consensus(np.asarray(h5[f"{group}/{name}/sequence"]))
+            for group in ("pos_patterns", "neg_patterns")
+            if group in h5
+            for name in h5[group]
+        ]
+    assert any(MOTIF in pattern.upper() for pattern in found), found

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import REPO, make_tiny_project, planned_jobs
+import yaml
+from helpers import REPO, make_tiny_project, planned_jobs, rule_code
 
 pytestmark = [pytest.mark.slurm, pytest.mark.workflow]
 
@@ -144,12 +145,20 @@ def cluster() -> None:
         skip_or_fail(problem)
 
 
+# Rules that run in the main snakemake process, not through sbatch: the downloads.
+LOCAL_RULES = {name for name, rule in rule_code().items() if rule.local}
+
+
+def test_downloads_are_local_rules():
+    assert LOCAL_RULES == {"fetch_genome", "fetch_peaks"}
+
+
 @pytest.fixture(scope="module")
 def expected_jobs(tiny_run) -> dict[str, int]:
-    """Jobs per rule of a whole tiny run (the target rule `all` runs locally, not as a job)."""
+    """Jobs per rule of a whole tiny run sent to SLURM (not `all`, not the local downloads)."""
     jobs = planned_jobs(tiny_run, "--forceall")
     assert jobs.pop("all") == 1
-    return jobs
+    return {rule: count for rule, count in jobs.items() if rule not in LOCAL_RULES}
 
 
 @pytest.fixture(scope="module")
@@ -180,10 +189,15 @@ def test_workflow_runs_through_sbatch(slurm_run, expected_jobs):
             assert job["Comment"].startswith(f"rule_{rule}_"), job
             assert Path(job["WorkDir"]) == workdir
             assert job["tres-per-job"] in {"N/A", ""}, f"{rule}: the CPU profile asked a GPU: {job}"
-    # Resources of profiles/slurm reached sbatch (threads capped by --max-threads 2).
+    # Resources of the config reached sbatch (threads capped by --max-threads 2).
+    resources = yaml.safe_load((workdir / "config/config.yaml").read_text())["resources"]
     for job_id in ids["train_model"]:
-        assert (jobs[job_id]["NumCPUs"], jobs[job_id]["MinMemory"]) == ("2", "8000M")
-    assert jobs[ids["make_windows"][0]]["MinMemory"] == "2000M"
+        memory = f"{resources['train_model']['mem_mb']}M"
+        assert (jobs[job_id]["NumCPUs"], jobs[job_id]["MinMemory"]) == ("2", memory)
+    assert jobs[ids["make_windows"][0]]["MinMemory"] == f"{resources['make_windows']['mem_mb']}M"
+    # The downloads ran in the main process: no SLURM job, their outputs are there.
+    assert not LOCAL_RULES & set(ids)
+    assert (workdir / "results/tiny/genome/genome.fa").exists()
     # The job logs are the plugin's: each job ran snakemake's jobstep executor for its rule.
     log = next((workdir / ".snakemake/slurm_logs/rule_train_model").glob("**/*.log"))
     assert "train_model" in log.read_text()

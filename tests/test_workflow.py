@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from helpers import planned_jobs, snakemake
+from helpers import REPO, planned_jobs, run_in_terminal, snakemake, snakemake_command
 
-from peakcnn.evaluate import choose_threshold
+from peakcnn.evaluate import check_stored_metrics, choose_threshold, read_predictions
 
 pytestmark = pytest.mark.workflow
 
@@ -62,7 +64,12 @@ def test_evaluation_outputs_are_checked_and_complete(finished_run):
     for key in ("auroc", "auprc", "f1", "mcc"):
         low, high = metrics["test_ci"][f"{key}_ci95"]
         assert low <= metrics["test"][key] <= high
-    assert "scikit-learn" in metrics["metric_check"]
+    stored = read_predictions(str(out / "basset/predictions.tsv.gz"))
+    check_stored_metrics(metrics, stored, str(out / "basset/metrics.json"))  # every metric
+    train = json.loads((finished_run / "results/tiny/models/basset/train.json").read_text())
+    temperature = train["calibration"]["temperature"][0]  # fitted on val, stored in model.pt
+    assert metrics["calibration"]["temperature"] == temperature > 0
+    assert metrics["calibration"]["before"]["test"]["ece"] >= 0
     predictions = pd.read_csv(out / "basset/predictions.tsv.gz", sep="\t")
     val = predictions[predictions["split"] == "val"]
     cut = choose_threshold(val["label"].to_numpy(), val["score"].to_numpy(), "max_f1")
@@ -255,3 +262,132 @@ def test_k_fold_runs_every_fold_and_summarises_them(tmp_path):
         table["auroc"].mean(), abs=1e-4
     )
     assert not (out / "dataset").exists()  # with folds, nothing is split outside the folds
+
+
+def demo_checkout(folder: Path) -> Path:
+    """A working directory like the repository's: its config/ and resources/demo (linked)."""
+    shutil.copytree(REPO / "config", folder / "config")
+    (folder / "resources").mkdir()
+    (folder / "resources/demo").symlink_to(REPO / "resources/demo")
+    return folder
+
+
+def planned_datasets(workdir: Path, *args: str) -> set[str]:
+    """The datasets whose results a dry run would write (results/<dataset>/...)."""
+    result = snakemake(workdir, "-n", *args, snakefile=REPO / "Snakefile")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return set(re.findall(r"results/([\w.-]+)/", result.stdout))
+
+
+def test_own_datasets_replace_the_demo(tmp_path):
+    """The README's own-data example plans its dataset only; no config plans the demo."""
+    workdir = demo_checkout(tmp_path)
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## Your own data")[1]
+    example = re.search(r"cat > my.yaml <<'EOF'\n(.*?)\nEOF\n", section, re.DOTALL)[1]
+    (workdir / "my.yaml").write_text(example)
+    own = yaml.safe_load(example)["datasets"]
+    mine, demo = str(workdir / "my.yaml"), str(workdir / "config/demo.yaml")
+    assert planned_datasets(workdir, "--configfile", mine) == set(own)
+    assert planned_datasets(workdir) == {"bzip11_bzip10"}
+    assert planned_datasets(workdir, "--configfile", demo, mine) == {"bzip11_bzip10", *own}
+    multitask = planned_datasets(workdir, "--configfile", str(workdir / "config/multitask.yaml"))
+    assert multitask == {"bzip_family"}
+
+
+def test_a_bad_peak_line_is_reported_on_the_terminal_naming_the_users_file(tmp_path):
+    """The one-line error reaches snakemake's stderr with the user's own path and line."""
+    from helpers import make_tiny_project
+
+    workdir = make_tiny_project(tmp_path)
+    config = yaml.safe_load((workdir / "config/config.yaml").read_text())
+    peaks = Path(config["datasets"]["tiny"]["peaks"]["source"].removeprefix("file://"))
+    lines = peaks.read_text().splitlines(keepends=True)
+    fields = lines[5].split("\t")  # line 6: the fifth peak (line 1 is a track line)
+    fields[1], fields[2] = fields[2], fields[1]
+    lines[5] = "\t".join(fields)
+    peaks.write_text("".join(lines))
+    result = snakemake(workdir, "results/tiny/windows/positives.bed")
+    assert result.returncode != 0
+    expected = f"{peaks}:6: start {fields[1]} >= end {fields[2]}; swap or fix the coordinates"
+    reported = [line for line in result.stderr.splitlines() if expected in line]
+    assert reported, result.stderr[-3000:]
+    assert not (workdir / "results/tiny/windows/positives.bed").exists()
+
+
+def test_progress_bar_on_a_terminal_only(tiny_run, tmp_path):
+    """Training draws a live tqdm bar on snakemake's terminal; a pipe (CI, SLURM) gets none."""
+    workdir = tmp_path / "run"  # a copy: the shared run keeps its model
+    shutil.copytree(tiny_run, workdir, symlinks=True)
+    args = ("results/tiny/models/basset/model.pt", "--forcerun", "train_model")
+    # the original's Snakefile: its library inputs are the original's (absolute) paths
+    command = snakemake_command(workdir, *args, snakefile=tiny_run / "Snakefile")
+    code, shown = run_in_terminal(command)
+    assert code == 0, shown[-3000:]
+    bars = re.findall(r"epoch (\d)/6:\s+\d+%\|.*?\| \d+/\d+ \[", shown)
+    assert sorted(set(bars)) == ["1", "2", "3", "4", "5", "6"], shown[-3000:]
+    log = (workdir / "logs/train_model/tiny/basset.log").read_text()
+    assert len(re.findall(r"INFO peakcnn.train: epoch \d: train loss", log)) == 6
+    assert "%|" not in log  # the log keeps one line per epoch, no bar
+    piped = snakemake(workdir, *args, snakefile=tiny_run / "Snakefile")
+    assert piped.returncode == 0, piped.stderr[-3000:]
+    assert "epoch 1/6" not in piped.stdout + piped.stderr
+    assert "%|" not in piped.stdout + piped.stderr
+
+
+MODULE_SNAKEFILE = """
+configfile: "{defaults}"
+configfile: "peakcnn.yaml"
+
+
+module peakcnn:
+    snakefile:
+        "{snakefile}"
+    config:
+        config
+
+
+use rule * from peakcnn as peakcnn_*
+
+
+rule all:
+    default_target: True
+    input:
+        rules.peakcnn_all.input,
+"""
+
+
+def test_usable_as_a_snakemake_module(tmp_path):
+    """A workflow of one's own, elsewhere, imports peakcnn as a module and runs it."""
+    from helpers import tiny_config, write_tiny_inputs
+
+    config = tiny_config(write_tiny_inputs(tmp_path))
+    config["models"] = ["kmer_baseline"]  # quick: no SHAP
+    (tmp_path / "peakcnn.yaml").write_text(yaml.safe_dump(config))
+    snakefile = tmp_path / "Snakefile"
+    snakefile.write_text(
+        MODULE_SNAKEFILE.format(defaults=REPO / "config/config.yaml", snakefile=REPO / "Snakefile")
+    )
+    plan = planned_jobs(tmp_path)
+    assert plan["peakcnn_fetch_genome"] == 1 and plan["peakcnn_train_model"] == 1
+    assert set(plan) == {"all", *(f"peakcnn_{rule}" for rule in MODULE_RULES)}
+    result = snakemake(tmp_path)
+    assert result.returncode == 0, result.stderr[-5000:]
+    best = json.loads((tmp_path / "results/tiny/eval/best.json").read_text())
+    assert best["chosen"] == "kmer_baseline"
+    assert (tmp_path / "logs/benchmarks/train_model/tiny/kmer_baseline.tsv").exists()
+    assert planned_jobs(tmp_path) == {}
+
+
+MODULE_RULES = {
+    "fetch_genome",
+    "fetch_peaks",
+    "make_windows",
+    "split_windows",
+    "sample_negatives",
+    "build_dataset",
+    "train_model",
+    "evaluate_model",
+    "compare_models",
+    "select_model",
+}

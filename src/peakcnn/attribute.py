@@ -1,4 +1,4 @@
-"""SHAP attributions (DeepExplainer, dinucleotide-shuffled references) for top-scoring positives.
+"""SHAP attributions (DeepSHAP, dinucleotide-shuffled references) for top-scoring positives.
 
 The entry points of the attribution stage: ``attribute_chunk`` explains one chunk of the
 top-scoring positive windows of a task (scatter step), ``gather_attributions`` joins the chunks
@@ -6,15 +6,17 @@ and writes the values, logos and QC (gather step), and ``compute_attributions`` 
 process. Their shared options are the fields of ``ChunkOptions``.
 
 The parts live in their own modules: ``peakcnn.shap_core`` (references, explainer calls,
-projection), ``peakcnn.shap_checks`` (additivity check), ``peakcnn.attribution_windows``
-(choosing and explaining a chunk's windows), ``peakcnn.attribution_qc`` (joining chunks, QC)
-and ``peakcnn.logos`` (sequence logos).
+projection), ``peakcnn.deeplift`` (DeepLIFT multipliers and hypothetical contributions),
+``peakcnn.shap_checks`` (additivity check), ``peakcnn.attribution_windows`` (choosing and
+explaining a chunk's windows), ``peakcnn.attribution_qc`` (joining chunks, QC) and
+``peakcnn.logos`` (sequence logos).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -36,6 +38,8 @@ from peakcnn.shap_core import ALPHABET, resolve_explainer
 logger = logging.getLogger(__name__)
 
 _DATASET_KEYS = ("x", "y", "chrom", "start", "end", "tasks")
+#: Folder beside ``shap.npz`` holding the inputs of TF-MoDISco's ``modisco motifs``.
+MODISCO_DIR = "modisco"
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,7 @@ class ChunkOptions:
     n_shuffles : int, default 20
         Dinucleotide-shuffled references per window.
     batch_pairs : int, default 20
-        Sequence-reference pairs per DeepExplainer call.
+        Sequence-reference pairs per DeepSHAP batch.
     seed : int, default 0
         Seed; window at row ``r`` is shuffled with ``seed + r``.
     additivity_tolerance : float, default 1e-3
@@ -259,6 +263,29 @@ def _load_chunk(path: str) -> tuple[dict[str, np.ndarray], dict]:
     return arrays, json.loads(str(arrays.pop("qc")))
 
 
+def modisco_paths(shap_path: str) -> tuple[str, str]:
+    """Return the inputs of ``modisco motifs`` written beside ``shap_path``.
+
+    Parameters
+    ----------
+    shap_path : str
+        ``attribution/{model}/shap.npz``.
+
+    Returns
+    -------
+    tuple of str
+        ``attribution/{model}/modisco/ohe.npz`` and ``.../modisco/hypothetical.npz``.
+    """
+    folder = os.path.join(os.path.dirname(shap_path), MODISCO_DIR)
+    return os.path.join(folder, "ohe.npz"), os.path.join(folder, "hypothetical.npz")
+
+
+def _save_modisco_input(path: str, array: np.ndarray) -> None:
+    """Write one (n, 4, L) array as the ``arr_0`` of an ``.npz``, as ``modisco motifs`` reads."""
+    with open(path, "wb") as handle:
+        np.savez(handle, array)
+
+
 def _write_attribution(
     joined: dict[str, np.ndarray],
     qc: dict,
@@ -268,8 +295,10 @@ def _write_attribution(
     logo_windows: int,
     logo_width: int,
 ) -> None:
-    """Write shap.npz, the logos and qc.json, all or nothing."""
+    """Write shap.npz, the modisco inputs, the logos and qc.json, all or nothing."""
     arrays = {key: joined[key] for key in PER_WINDOW if key != "rank"}
+    arrays["hypothetical_method"] = np.array(qc["hypothetical"])
+    ohe_path, hypothetical_path = modisco_paths(shap_path)
     arrays["ism"] = joined["ism"]
     arrays["ism_index"] = joined["index"][joined["ism_rank"]]
     arrays["ism_start"], arrays["ism_end"] = joined["ism_start"], joined["ism_end"]
@@ -278,6 +307,8 @@ def _write_attribution(
     _write_outputs(
         {
             shap_path: lambda path: _save_npz(path, arrays),
+            ohe_path: lambda path: _save_modisco_input(path, joined["x"]),
+            hypothetical_path: lambda path: _save_modisco_input(path, joined["hypothetical"]),
             logos_path: lambda path: plot_logos(
                 path, joined["projected"][:logo_windows], top, logo_width
             ),
@@ -309,7 +340,8 @@ def gather_attributions(
     chunk_paths : list of str
         One npz per chunk, all chunks of one run.
     shap_path, logos_path, qc_path : str
-        Outputs, as in ``compute_attributions``.
+        Outputs, as in ``compute_attributions`` (the ``modisco`` inputs are written beside
+        ``shap_path``).
     logo_windows, logo_width : int
         Sequence logos drawn.
     additivity_tolerance : float, default 1e-3
@@ -348,13 +380,19 @@ def compute_attributions(
     data_path : str
         Encoded split (``dataset/test.npz``), see ``load_dataset``.
     shap_path : str
-        Output ``.npz``: ``shap`` and ``projected`` float32 (n, 4, L), ``saliency`` float32
+        Output ``.npz``: ``shap`` and ``projected`` float32 (n, 4, L), ``hypothetical`` float32
+        (n, 4, L) (what each base would contribute at each position; ``projected`` =
+        ``hypothetical * x``) and ``hypothetical_method`` (str), ``saliency`` float32
         (n, 4, L) (gradient x input), ``x`` uint8 (n, 4, L), ``chrom`` (n,) str,
         ``start``/``end`` int64 (n,), ``score`` float32 (n,) (probability), ``index`` int64
         (n,) (row in ``data_path``), ``additivity_error`` and ``output_delta`` (``f(x) - mean
         f(refs)``, the sum SHAP values should reach) float64 (n,); ISM of the top
         ``ism_windows``: ``ism`` float32 (m, 4, w) (logit change per substitution),
         ``ism_index`` int64 (m,), ``ism_start``/``ism_end`` (the stretch in the window).
+        Beside it, ``modisco/ohe.npz`` (``x``) and ``modisco/hypothetical.npz``
+        (``hypothetical``), each (n, 4, L) under ``arr_0``: the inputs of TF-MoDISco's
+        ``modisco motifs -s modisco/ohe.npz -a modisco/hypothetical.npz`` (see
+        ``modisco_paths``).
     logos_path : str
         Output PNG: logos of ``projected`` for the top ``logo_windows`` windows.
     qc_path : str

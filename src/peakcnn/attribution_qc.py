@@ -21,6 +21,7 @@ PER_WINDOW = (
     "x",
     "shap",
     "projected",
+    "hypothetical",
     "saliency",
     "additivity_error",
     "output_delta",
@@ -94,6 +95,8 @@ def _summary_qc(joined: dict[str, np.ndarray], qcs: list[dict], tolerance: float
     }
     qc.update(
         explainer=first["explainer"],
+        engine=first["engine"],
+        hypothetical=first["hypothetical"],
         additivity_enforced=first["additivity_enforced"],
         shap_version=version("shap"),
         references="tangermeme.ersatz.dinucleotide_shuffle",

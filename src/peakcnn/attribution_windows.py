@@ -1,8 +1,9 @@
 """The windows of one attribution chunk: choose the top-scoring positives, then explain them.
 
 Every chunk ranks the same positives of one task (a deterministic forward pass) and keeps
-every ``chunks``-th rank; its windows get SHAP values (checked for additivity), saliency
-(gradient x input) and, for the top ``ism_windows`` ranks, in-silico mutagenesis.
+every ``chunks``-th rank; its windows get SHAP values (checked for additivity) and hypothetical
+contributions, saliency (gradient x input) and, for the top ``ism_windows`` ranks, in-silico
+mutagenesis.
 """
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ from peakcnn.errors import InputError
 from peakcnn.ism import ism, saliency
 from peakcnn.logs import throughput
 from peakcnn.shap_checks import explain_checked
-from peakcnn.shap_core import EXPLAINER, project, score_windows
+from peakcnn.shap_core import (
+    EXPLAINER,
+    HYPOTHETICAL,
+    HYPOTHETICAL_PROJECTED,
+    engine_of,
+    project,
+    score_windows,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -175,9 +183,9 @@ def explain_chunk(
     Returns
     -------
     arrays : dict of str to numpy.ndarray
-        Per window: ``rank, index, x, shap, projected, saliency, additivity_error, chrom,
-        start, end, score``; ISM: ``ism`` (m, 4, w), ``ism_rank`` (m,), ``ism_start`` and
-        ``ism_end`` (scalars).
+        Per window: ``rank, index, x, shap, projected, hypothetical, saliency,
+        additivity_error, chrom, start, end, score``; ISM: ``ism`` (m, 4, w), ``ism_rank``
+        (m,), ``ism_start`` and ``ism_end`` (scalars).
     qc : dict
         SHAP QC of this chunk plus ISM and saliency timing.
     """
@@ -187,7 +195,7 @@ def explain_chunk(
     length = data["x"].shape[2]
     ism_start, ism_end = ism_stretch(length, ism_width)
     if len(rows):
-        values, qc = explain_checked(
+        values, hypothetical, qc = explain_checked(
             model,
             x,
             rows,
@@ -202,9 +210,10 @@ def explain_chunk(
         )
         errors, deltas = np.asarray(qc.pop("errors")), np.asarray(qc.pop("deltas"))
     else:
-        values, errors, deltas = np.zeros(x.shape), np.zeros(0), np.zeros(0)
+        values, hypothetical, errors, deltas = np.zeros(x.shape), None, np.zeros(0), np.zeros(0)
         qc = {"pairs": 0, "seconds": 0.0, "windows_with_n": 0, "n_columns": 0}
         qc.update(unshuffled_windows=0, explainer=explainer, additivity_enforced=True)
+        qc["engine"] = engine_of(explainer)
     with throughput("saliency (gradient x input)", "windows") as record:
         salient = saliency(model, x, task, device)
         record["count"] = len(x)
@@ -214,6 +223,10 @@ def explain_chunk(
         mutated = ism(model, x[in_ism], task, device, ism_start, ism_end) if in_ism.any() else None
         record["count"] = int(in_ism.sum()) * (ism_end - ism_start) * 3
     qc.update(ism_seconds=record["seconds"], ism_mutants=record["count"])
+    projected = project(values, x)
+    qc["hypothetical"] = HYPOTHETICAL if explainer == EXPLAINER else HYPOTHETICAL_PROJECTED
+    if hypothetical is None:  # expected gradients give no multipliers
+        hypothetical = projected
     if mutated is None:
         mutated = np.zeros((0, 4, ism_end - ism_start), dtype=np.float32)
     arrays = {
@@ -221,7 +234,8 @@ def explain_chunk(
         "index": rows.astype(np.int64),
         "x": x,
         "shap": values.astype(np.float32),
-        "projected": project(values, x),
+        "projected": projected,
+        "hypothetical": hypothetical.astype(np.float32),
         "saliency": salient,
         "additivity_error": errors.astype(np.float64),
         "output_delta": deltas.astype(np.float64),

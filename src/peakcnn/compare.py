@@ -21,28 +21,20 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from peakcnn.errors import InputError  # noqa: E402
-from peakcnn.evaluate import auprc, auroc, check_inputs  # noqa: E402
+from peakcnn.evaluate import (  # noqa: E402
+    auprc,
+    auroc,
+    check_inputs,
+    check_stored_metrics,
+    read_predictions,
+    task_matrix,
+)
 from peakcnn.io import atomic_path  # noqa: E402
 from peakcnn.multitask import macro_mean, summary_rows  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
 _WINDOW_KEY = ["chrom", "start", "end", "name", "task", "label"]
-
-
-def read_test_predictions(path: str) -> pd.DataFrame:
-    """Read the test rows of a ``predictions.tsv.gz`` written by ``evaluate_model``."""
-    table = pd.read_csv(path, sep="\t", dtype={"chrom": str, "name": str, "task": str})
-    return table[table["split"] == "test"].reset_index(drop=True)
-
-
-def task_matrix(predictions: pd.DataFrame, column: str) -> np.ndarray:
-    """One column of long-format predictions as a (windows, tasks) matrix, in task order."""
-    tasks = list(dict.fromkeys(predictions["task"]))
-    return np.stack(
-        [predictions.loc[predictions["task"] == task, column].to_numpy() for task in tasks],
-        axis=1,
-    )
 
 
 def paired_bootstrap(
@@ -162,7 +154,8 @@ def compare_models(
     baseline = names[0] if baseline is None else baseline
     if baseline not in names:
         raise InputError(f"evaluate.baseline {baseline!r} is not one of the models {names}")
-    predictions = {name: read_test_predictions(predictions_paths[name]) for name in names}
+    stored = {name: read_predictions(predictions_paths[name]) for name in names}
+    predictions = {name: parts["test"] for name, parts in stored.items()}
     reference = predictions[baseline][_WINDOW_KEY]
     for name in names:
         if not predictions[name][_WINDOW_KEY].equals(reference):
@@ -191,13 +184,8 @@ def compare_models(
             ece=metrics.get("calibration", {}).get("test", {}).get("ece", np.nan),
         )
         row.update(_robustness_columns(metrics))
+        check_stored_metrics(metrics, stored[name], metrics_paths[name])
         scores = task_matrix(predictions[name], "score")
-        if abs(macro_mean(auroc, labels, scores) - test["auroc"]) > 1e-4:
-            raise InputError(
-                f"{name}: predictions give test AUROC {macro_mean(auroc, labels, scores):.5f} but "
-                f"metrics.json says {test['auroc']:.5f}; re-run evaluate_model",
-                path=metrics_paths[name],
-            )
         if name != baseline and bootstrap > 0:
             delta = paired_bootstrap(
                 labels, task_matrix(predictions[baseline], "score"), scores, bootstrap, seed

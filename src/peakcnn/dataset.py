@@ -49,6 +49,66 @@ def task_matrix(values: pd.Series, tasks: list[str]) -> np.ndarray:
     return y
 
 
+def check_classes(
+    table: pd.DataFrame, tasks: list[str], split_summary: dict, window_length: int
+) -> None:
+    """Stop when a split lacks a class: no negatives, or a task without positives or negatives.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Labelled windows (``label_windows``) with their ``split`` and ``tasks``.
+    tasks : list of str
+        Task names.
+    split_summary : dict
+        The split stage's summary (``method``, ``regions``), to name the cause.
+    window_length : int
+        Window length in bp.
+
+    Raises
+    ------
+    InputError
+        Naming the split, the cause and the fix.
+    """
+    for split in SPLITS:
+        rows = table[table["split"] == split]
+        if (rows["label"] == 1).any() and not (rows["label"] == 0).any():
+            raise InputError(
+                f"split {split!r} has {int(rows['label'].sum())} positive windows and no "
+                f"negative: {no_negatives_cause(split, split_summary, window_length)}"
+            )
+        labels = task_matrix(rows["tasks"], tasks)
+        for column, task in enumerate(tasks):
+            for label, name in ((1, "positive"), (0, "negative")):
+                if not (labels[:, column] == label).any():
+                    raise InputError(
+                        f"split {split!r} has no {name} window for task {task!r} "
+                        f"({len(rows)} windows): its metrics and model choice are undefined; "
+                        "give more peaks of that set, or change split.val_fraction/test_fraction "
+                        "or split.val_chroms/test_chroms so that every split holds both classes"
+                    )
+
+
+def no_negatives_cause(split: str, split_summary: dict, window_length: int) -> str:
+    """Why no negative was drawn in ``split``, and the fix, from the split regions' sizes."""
+    regions = [r for r in split_summary["regions"] if r["split"] == split]
+    longest = max((r["end"] - r["start"] for r in regions), default=0)
+    if longest < window_length:
+        gap = ", split.gap between blocks" if split_summary["method"] != "chromosome" else ""
+        return (
+            f"windows ({window_length} bp) are longer than its regions (longest {longest} bp: "
+            f"the contigs{gap}); use a shorter windows.length, a smaller split.gap, or a "
+            "genome with longer contigs"
+        )
+    return (
+        f"negatives shortfall: its regions ({len(regions)}, longest {longest} bp) hold no "
+        f"{window_length} bp window clear of peaks, positive windows and the blacklist and "
+        "within negatives.max_n_fraction (see negatives/negatives.json); use "
+        "negatives.strategy dinuc_shuffled (needs no free genome), a shorter windows.length, "
+        "or a larger genome"
+    )
+
+
 def shuffle_rows(x: np.ndarray, rows: np.ndarray, seed: int) -> int:
     """Replace the marked windows of ``x`` in place by one dinucleotide shuffle each.
 
@@ -151,7 +211,8 @@ def build_dataset(
     Raises
     ------
     InputError
-        If a window of one split overlaps a window of another.
+        If a window of one split overlaps a window of another, or a split lacks a class
+        (``check_classes``); nothing is written then.
     """
     table = label_windows(
         read_bed(assigned_path, WINDOW_COLUMNS + ["split"]),
@@ -170,6 +231,7 @@ def build_dataset(
             f"margins) overlap across splits: {leaks}; increase split.gap or fix the split "
             "regions"
         )
+    check_classes(table, tasks, split_summary, window_length)
     report = {key: split_summary[key] for key in ("method", "regions", "positives_in_gaps")}
     report.update(
         {"leak_check": leaks, "tasks": tasks, "window_length": window_length, "splits": {}}

@@ -13,6 +13,10 @@ Every number is checkable:
   sub-block of it with ``group_bp``); a test window outside every test region is an error.
 - Shifted windows are re-read from the genome; the unshifted re-read must reproduce the
   encoded test windows exactly, or the genome and the dataset disagree and evaluation stops.
+- Scores are calibrated probabilities ``sigmoid(logit / T + b)`` with the per-task
+  calibration stored in the checkpoint (``peakcnn.calibration``; none for a checkpoint without
+  one): the threshold, every metric and ``predictions.tsv.gz`` use them. ``metrics.json``
+  reports ``T``, ``b`` and the calibration (ECE, Brier, reliability bins) before and after.
 """
 
 from __future__ import annotations
@@ -28,11 +32,16 @@ import pandas as pd  # noqa: E402
 import sklearn  # noqa: E402
 from sklearn import metrics as skm  # noqa: E402
 
+from peakcnn.calibration import (  # noqa: E402
+    calibrated_probabilities,
+    calibration_of,
+    read_calibration,
+)
 from peakcnn.dataset import load_split  # noqa: E402
 from peakcnn.devices import resolve_device, set_threads  # noqa: E402
 from peakcnn.encode import encode_windows  # noqa: E402
 from peakcnn.errors import InputError  # noqa: E402
-from peakcnn.inference import predict_logits, sigmoid  # noqa: E402
+from peakcnn.inference import predict_logits  # noqa: E402
 from peakcnn.io import atomic_path, write_json  # noqa: E402
 from peakcnn.model import load_checkpoint  # noqa: E402
 from peakcnn.multitask import MACRO, mean_of_dicts, stack_tasks, summary_rows  # noqa: E402
@@ -46,6 +55,12 @@ RANKING = ("auroc", "auprc")
 AT_THRESHOLD = ("accuracy", "f1", "mcc", "precision", "recall", "specificity")
 #: Metrics with a bootstrap CI (the thresholded ones at the fixed validation threshold).
 BOOTSTRAPPED = RANKING + ("accuracy", "f1", "mcc", "precision", "recall")
+#: Splits written to ``predictions.tsv.gz``.
+PREDICTION_SPLITS = ("val", "test")
+#: Largest allowed difference between a metric recomputed from ``predictions.tsv.gz`` and its
+#: value in ``metrics.json`` (scores are stored at full precision: both come from the same
+#: numbers).
+STORED_TOLERANCE = 1e-9
 
 
 def check_labels(labels: np.ndarray, where: str) -> None:
@@ -541,6 +556,8 @@ def robustness(
     fasta_path: str | None,
     seed: int,
     tasks: list[str] | None = None,
+    temperatures: np.ndarray | None = None,
+    biases: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Test metrics under random substitutions and window shifts, beside the clean ones.
 
@@ -563,6 +580,8 @@ def robustness(
     seed : int
     tasks : list of str, optional
         Task names (default ``task0``, ``task1``, ...).
+    temperatures, biases : numpy.ndarray of shape (T,), optional
+        Per-task calibration that made ``clean`` (the perturbed scores get the same).
 
     Returns
     -------
@@ -582,7 +601,9 @@ def robustness(
     conditions: list[tuple[str, float, float, np.ndarray]] = [("none", 0, 0.0, clean)]
     for i, rate in enumerate(substitution_rates):
         mutated, realised = substitute(data["x"], rate, np.random.default_rng([seed, i]))
-        scores = sigmoid(predict_logits(model, mutated, device))
+        scores = calibrated_probabilities(
+            predict_logits(model, mutated, device), temperatures, biases
+        )
         conditions.append(("substitution", rate, realised, scores))
     if shifts:
         length = data["x"].shape[2]
@@ -596,7 +617,9 @@ def robustness(
             )
         for shift in shifts:
             moved = shifted_windows(fasta_path, data["chrom"], data["start"], length, shift)
-            scores = sigmoid(predict_logits(model, moved, device))
+            scores = calibrated_probabilities(
+                predict_logits(model, moved, device), temperatures, biases
+            )
             conditions.append(("shift", shift, abs(shift) / length, scores))
     names = tasks or [f"task{t}" for t in range(labels.shape[1])]
     tables = {
@@ -670,24 +693,56 @@ def plot_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], kind: str, pat
     _save(figure, path)
 
 
-def plot_calibration(tables: dict[str, dict], path: str) -> None:
-    """Reliability diagram (observed positive fraction vs mean predicted) per split."""
-    figure, axis = plt.subplots(figsize=(4.5, 4.5))
+def plot_calibration(tables: dict, path: str) -> None:
+    """Reliability diagram per split: after temperature scaling (solid), before (dashed).
+
+    Parameters
+    ----------
+    tables : dict
+        ``metrics.json``'s ``calibration``: ``val`` and ``test`` tables of ``calibration``,
+        and the same under ``before`` (raw sigmoid of the logits).
+    path : str
+        Output PNG.
+    """
+    figure, axis = plt.subplots(figsize=(5, 5))
     axis.plot([0, 1], [0, 1], linestyle=":", color="grey", label="perfect")
-    for split, table in tables.items():
-        mean_p = [b["mean_predicted"] for b in table["bins"]]
-        observed = [b["observed"] for b in table["bins"]]
-        label = f"{split}: ECE {table['ece']:.3f}, Brier {table['brier']:.3f}"
-        axis.plot(mean_p, observed, marker="o", label=label)
+    for colour, split in zip(("C0", "C1"), PREDICTION_SPLITS, strict=True):
+        stages = (
+            (tables.get("before", {}).get(split), "before", "--"),
+            (tables[split], "after", "-"),
+        )
+        for table, stage, style in stages:
+            if table is None:
+                continue
+            mean_p = [b["mean_predicted"] for b in table["bins"]]
+            observed = [b["observed"] for b in table["bins"]]
+            name = f"{split} {stage}" if "before" in tables else split
+            label = f"{name}: ECE {table['ece']:.3f}, Brier {table['brier']:.3f}"
+            axis.plot(mean_p, observed, style, color=colour, marker="o", label=label)
     axis.set(
         xlabel="mean predicted probability",
         ylabel="observed positive fraction",
-        title="Calibration",
+        title=f"Calibration ({_temperature_text(tables)})",
         xlim=(0, 1),
         ylim=(0, 1),
     )
-    axis.legend(loc="upper left", fontsize=8)
+    axis.legend(loc="upper left", fontsize=7)
     _save(figure, path)
+
+
+def _temperature_text(tables: dict) -> str:
+    """``temperature T = 1.83`` (Platt: ``T``, ``b``; per task) for the plot's title."""
+    temperature, bias = tables.get("temperature"), tables.get("bias")
+    if temperature is None:
+        return "uncalibrated"
+    if not isinstance(temperature, dict):
+        temperature, bias = {"": temperature}, {"": bias}
+    bias = bias or {}
+    parts = [
+        f"{task} T {value:.2f}".strip() + (f", b {bias[task]:+.2f}" if bias.get(task) else "")
+        for task, value in temperature.items()
+    ]
+    return f"{tables.get('method', 'temperature')}: " + "; ".join(parts)
 
 
 def plot_scores(labels: np.ndarray, scores: np.ndarray, threshold: float | None, path: str) -> None:
@@ -767,9 +822,21 @@ def _write_tsv(path: str, table: pd.DataFrame) -> None:
 
 
 def write_predictions(
-    path: str, tables: dict[str, dict], scores: dict[str, np.ndarray], tasks: list[str]
+    path: str,
+    tables: dict[str, dict],
+    scores: dict[str, np.ndarray],
+    tasks: list[str],
+    logits: dict[str, np.ndarray] | None = None,
 ) -> None:
-    """Write one row per window and task (split, coordinates, task, label, score), gzipped TSV."""
+    """Write one row per window and task (split, coordinates, task, label, score), gzipped TSV.
+
+    ``score`` is the calibrated probability the metrics are computed on; with ``logits``, a
+    last column ``logit`` holds the raw logit (``score = sigmoid(logit / T + b)``).
+    Values are written at full precision (the shortest decimal that reads back as the same
+    float64), so every metric recomputed from the file equals the one in ``metrics.json``: at
+    six significant digits, scores near 1 tie and move the AUROC (see
+    ``check_stored_metrics``).
+    """
     frames = [
         pd.DataFrame(
             {
@@ -780,16 +847,256 @@ def write_predictions(
                 "name": data["name"],
                 "task": task,
                 "label": data["y"][:, t],
-                "score": scores[split][:, t],
+                "score": np.asarray(scores[split][:, t], dtype=np.float64),
+                **(
+                    {"logit": np.asarray(logits[split][:, t], dtype=np.float64)}
+                    if logits is not None
+                    else {}
+                ),
             }
         )
         for split, data in tables.items()
         for t, task in enumerate(tasks)
     ]
     with atomic_path(path) as tmp:
-        pd.concat(frames).to_csv(
-            tmp, sep="\t", index=False, float_format="%.6g", compression="gzip"
+        pd.concat(frames).to_csv(tmp, sep="\t", index=False, compression="gzip")
+
+
+def read_predictions(path: str) -> dict[str, pd.DataFrame]:
+    """Read the val and test rows of a ``predictions.tsv.gz`` written by ``evaluate_model``.
+
+    Returns
+    -------
+    dict of str to pandas.DataFrame
+        ``val`` and ``test`` rows, in file order.
+
+    Raises
+    ------
+    InputError
+        If either split is missing.
+    """
+    table = pd.read_csv(path, sep="\t", dtype={"chrom": str, "name": str, "task": str})
+    parts = {}
+    for split in PREDICTION_SPLITS:
+        rows = table[table["split"] == split].reset_index(drop=True)
+        if rows.empty:
+            raise InputError(
+                f"no {split} rows in the predictions; re-run evaluate_model", path=path
+            )
+        parts[split] = rows
+    return parts
+
+
+def task_matrix(predictions: pd.DataFrame, column: str) -> np.ndarray:
+    """One column of long-format predictions as a (windows, tasks) matrix, in task order."""
+    tasks = list(dict.fromkeys(predictions["task"]))
+    return np.stack(
+        [predictions.loc[predictions["task"] == task, column].to_numpy() for task in tasks],
+        axis=1,
+    )
+
+
+def check_stored_metrics(metrics: dict, predictions: dict[str, pd.DataFrame], where: str) -> None:
+    """Recompute every val and test metric of ``metrics.json`` from the stored predictions.
+
+    The metrics are recomputed per task at the stored thresholds (``by_task`` with several
+    tasks), as ``evaluate_model`` computes them, and compared with the headline and per-task
+    values; the two files must come from the same evaluation.
+
+    Parameters
+    ----------
+    metrics : dict
+        A ``metrics.json``.
+    predictions : dict of str to pandas.DataFrame
+        ``read_predictions`` of the matching ``predictions.tsv.gz``.
+    where : str
+        The ``metrics.json`` path, for the error.
+
+    Raises
+    ------
+    InputError
+        If a value differs by more than ``STORED_TOLERANCE``, or a split or a task's
+        threshold is missing, or a stored score is not ``sigmoid(logit / T + b)`` of its
+        stored logit and the calibration in ``metrics.json``.
+    """
+    _check_stored_calibration(metrics, predictions, where)
+    for split in PREDICTION_SPLITS:
+        if split not in metrics:
+            raise InputError(f"no {split} metrics; re-run evaluate_model", path=where)
+        rows = predictions[split]
+        tasks = list(dict.fromkeys(rows["task"]))
+        labels, scores = task_matrix(rows, "label"), task_matrix(rows, "score")
+        stored = {task: metrics.get("by_task", {}).get(task, {}).get(split) for task in tasks}
+        if len(tasks) == 1:
+            stored[tasks[0]] = metrics[split]
+        missing = [task for task, values in stored.items() if values is None]
+        if missing:
+            raise InputError(
+                f"no {split} metrics for task(s) {missing} of the predictions; "
+                "re-run evaluate_model",
+                path=where,
+            )
+        again = {
+            task: classification_metrics(
+                labels[:, t], scores[:, t], float(stored[task]["threshold"])
+            )
+            for t, task in enumerate(tasks)
+        }
+        pairs = [(f"{split} {task}", stored[task], again[task]) for task in tasks]
+        if len(tasks) > 1:
+            pairs.append((split, metrics[split], mean_of_dicts(list(again.values()))))
+        for label, expected, found in pairs:
+            for key in found.keys() & expected.keys():
+                if abs(float(found[key]) - float(expected[key])) > STORED_TOLERANCE:
+                    raise InputError(
+                        f"the predictions give {label} {key} {float(found[key]):.10g} but "
+                        f"metrics.json says {float(expected[key]):.10g}: the two files are from "
+                        "different evaluations; re-run evaluate_model",
+                        path=where,
+                    )
+
+
+def read_near_identical(path: str, test: dict[str, np.ndarray]) -> np.ndarray:
+    """Read, per test window in split order, whether it has a near-identical train window.
+
+    Parameters
+    ----------
+    path : str
+        ``homology.tsv`` of ``peakcnn.homology.check_homology``.
+    test : dict of str to numpy.ndarray
+        The test split (``load_split``); joined on window name.
+
+    Returns
+    -------
+    numpy.ndarray of bool, shape (n,)
+
+    Raises
+    ------
+    InputError
+        If the table's test windows are not exactly the split's.
+    """
+    table = pd.read_csv(path, sep="\t", dtype={"name": str, "chrom": str})
+    rows = table[table["split"] == "test"].set_index("name")["near_identical"]
+    names = test["name"].astype(str)
+    if len(rows) != len(names) or not rows.index.isin(names).all():
+        raise InputError(
+            f"its {len(rows)} test windows are not the {len(names)} of the test split; "
+            "re-run homology_check",
+            path=path,
         )
+    return rows.reindex(names).astype(bool).to_numpy()
+
+
+def homology_metrics(
+    labels: np.ndarray,
+    scores: np.ndarray,
+    near: np.ndarray,
+    cuts: np.ndarray,
+    tasks: list[str],
+    *,
+    bootstrap: int,
+    seed: int,
+) -> dict:
+    """Test metrics without the windows that have a near-identical train window, with counts.
+
+    The metrics on all test windows are the headline ones; these are the same metrics at the
+    same validation thresholds on the test windows left after removing the near-identical
+    ones, with percentile bootstrap CIs of AUROC and AUPRC.
+
+    Parameters
+    ----------
+    labels, scores : numpy.ndarray, shape (n, tasks)
+        Test labels and probabilities.
+    near : numpy.ndarray of bool, shape (n,)
+        ``read_near_identical``.
+    cuts : numpy.ndarray of float, shape (tasks,)
+        Validation thresholds per task.
+    tasks : list of str
+    bootstrap, seed : int
+
+    Returns
+    -------
+    dict
+        ``near_identical`` (count), ``near_identical_positives``, ``near_identical_negatives``
+        (windows positive for any task, or for none), ``windows_kept``, and per task
+        ``without_near_identical``: metrics and ``*_ci95``; ``None`` where the kept windows
+        lack a class.
+    """
+    positive = labels.max(axis=1) > 0
+    keep = ~near
+    result: dict = {
+        "near_identical": int(near.sum()),
+        "near_identical_positives": int((near & positive).sum()),
+        "near_identical_negatives": int((near & ~positive).sum()),
+        "windows_kept": int(keep.sum()),
+        "by_task": {},
+    }
+    for t, task in enumerate(tasks):
+        y, s = labels[keep, t], scores[keep, t]
+        if y.size == 0 or y.min() == y.max():
+            result["by_task"][task] = {"without_near_identical": None}
+            continue
+        kept = classification_metrics(y, s, float(cuts[t]))
+        kept.update(bootstrap_ci(y, s, bootstrap, seed) if bootstrap else {})
+        result["by_task"][task] = {"without_near_identical": kept}
+    return result
+
+
+def homology_rows(metrics: dict) -> list[tuple]:
+    """Rows of ``metrics.tsv`` for the test metrics without near-identical-to-train windows."""
+    homology = metrics.get("homology")
+    if not homology:
+        return []
+    rows = [
+        (
+            "test windows with a near-identical train window (removed below)",
+            f"{homology['near_identical']} ({homology['near_identical_positives']} positive)",
+            None,
+            None,
+            None,
+        )
+    ]
+    for task, own in homology["by_task"].items():
+        kept = own["without_near_identical"] or {}
+        prefix = "" if len(homology["by_task"]) == 1 else f"{task}: "
+        for key in ("auroc", "auprc"):
+            low, high = kept.get(f"{key}_ci95", (None, None))
+            label = f"{prefix}{key} without near-identical windows"
+            rows.append((label, kept.get(key), low, high, None))
+    return rows
+
+
+def stored_calibration(metrics: dict, tasks: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-task ``(temperatures, biases)`` recorded in a ``metrics.json``; (1, 0) where none."""
+    if len(tasks) == 1 or "by_task" not in metrics:
+        fits = [metrics.get("calibration", {})]
+    else:
+        fits = [metrics["by_task"].get(task, {}).get("calibration", {}) for task in tasks]
+    values = [(fit.get("temperature"), fit.get("bias")) for fit in fits]
+    return (
+        np.array([1.0 if t is None else float(t) for t, _ in values]),
+        np.array([0.0 if b is None else float(b) for _, b in values]),
+    )
+
+
+def _check_stored_calibration(
+    metrics: dict, predictions: dict[str, pd.DataFrame], where: str
+) -> None:
+    """Raise unless each stored score is ``sigmoid(logit / T + b)`` of its stored logit."""
+    for split, rows in predictions.items():
+        if "logit" not in rows:
+            continue
+        temperatures, biases = stored_calibration(metrics, list(dict.fromkeys(rows["task"])))
+        expected = calibrated_probabilities(task_matrix(rows, "logit"), temperatures, biases)
+        off = np.abs(expected - task_matrix(rows, "score")).max(initial=0.0)
+        if off > STORED_TOLERANCE:
+            raise InputError(
+                f"the {split} scores differ from sigmoid(logit / temperature + bias) by up to "
+                f"{off:.3g} with the temperatures {temperatures.tolist()} and biases "
+                f"{biases.tolist()} of metrics.json: the two files are from different "
+                "evaluations; re-run evaluate_model",
+                path=where,
+            )
 
 
 def write_metrics_table(path: str, metrics: dict) -> None:
@@ -802,8 +1109,18 @@ def write_metrics_table(path: str, metrics: dict) -> None:
         for key in ("auroc", "auprc", "positive_fraction", "f1", "mcc", "threshold"):
             low, high = own["test_ci"].get(f"{key}_ci95", (None, None))
             rows.append((f"{task}: {key}", own["test"][key], low, high, own["val"][key]))
+    rows.extend(homology_rows(metrics))
     rows.append(("threshold method (chosen on val)", metrics["threshold_method"], None, None, None))
-    rows.append(("calibration ECE", metrics["calibration"]["test"]["ece"], None, None, None))
+    calibrated = metrics["calibration"]
+    for stage, tables in (("", calibrated), (" before temperature", calibrated["before"])):
+        for key in ("ece", "brier"):
+            name = f"calibration {key.upper() if key == 'ece' else key}{stage}"
+            rows.append((name, tables["test"][key], None, None, tables["val"][key]))
+    for key in ("temperature", "bias"):
+        value = calibrated.get(key)
+        for task, own in (value if isinstance(value, dict) else {"": value}).items():
+            name = f"{task}: calibration {key}" if task else f"calibration {key}"
+            rows.append((name, "none" if own is None else float(own), None, None, None))
     table = pd.DataFrame(rows, columns=["metric", "test", "test_ci95_low", "test_ci95_high", "val"])
     table["test"] = [f"{v:.4f}" if isinstance(v, float) else v for v in table["test"]]
     _write_tsv(path, table)
@@ -828,6 +1145,7 @@ def evaluate_model(
     fasta_path: str | None = None,
     robustness_path: str | None = None,
     robustness_plot_path: str | None = None,
+    homology_path: str | None = None,
     threshold: str = "max_f1",
     bootstrap: int = 1000,
     seed: int = 0,
@@ -866,6 +1184,9 @@ def evaluate_model(
         Genome FASTA the dataset was encoded from (needed for shifts).
     robustness_path, robustness_plot_path : str or None
         Robustness TSV and PNG (substitutions, and shifts when ``fasta_path`` is given).
+    homology_path : str or None
+        ``homology.tsv`` of ``peakcnn.homology``: test metrics without the windows that have a
+        near-identical train window go to ``metrics["homology"]`` (and ``metrics.tsv``).
     threshold : {"max_f1", "youden"}, default "max_f1"
         How the decision threshold is chosen on validation (never on test).
     bootstrap : int, default 1000
@@ -892,15 +1213,19 @@ def evaluate_model(
     model = load_checkpoint(model_path, target)
     tables = {"val": load_split(val_path), "test": load_split(test_path)}
     tasks = [str(task) for task in tables["test"]["tasks"]]
-    scores = {s: sigmoid(predict_logits(model, t["x"], target)) for s, t in tables.items()}
+    logits = {s: predict_logits(model, t["x"], target) for s, t in tables.items()}
     labels = {s: t["y"].astype(int) for s, t in tables.items()}
     for split in tables:
-        if scores[split].shape != labels[split].shape:
+        if logits[split].shape != labels[split].shape:
             raise InputError(
-                f"the model predicts {scores[split].shape[1]} task(s) but the {split} split has "
+                f"the model predicts {logits[split].shape[1]} task(s) but the {split} split has "
                 f"{labels[split].shape[1]} ({tasks}); retrain it on this dataset",
                 path=model_path,
             )
+    fit = read_calibration(model_path)
+    temperatures, biases = calibration_of(fit, len(tasks), model_path) or (None, None)
+    raw = {s: calibrated_probabilities(logits[s], None) for s in tables}
+    scores = {s: calibrated_probabilities(logits[s], temperatures, biases) for s in tables}
     by_task = {
         task: evaluate_task(
             {s: labels[s][:, t] for s in tables},
@@ -909,6 +1234,8 @@ def evaluate_model(
             bootstrap=bootstrap,
             seed=seed,
             calibration_bins=calibration_bins,
+            raw_scores={s: raw[s][:, t] for s in tables},
+            temperature=_task_fit(fit, temperatures, biases, t),
         )
         for t, task in enumerate(tasks)
     }
@@ -924,8 +1251,15 @@ def evaluate_model(
             test_ci={},
             ci_note="headline values are macro means over tasks; CIs are per task (by_task)",
             calibration={
-                s: calibration(labels[s].ravel(), scores[s].ravel(), calibration_bins)
-                for s in ("test", "val")
+                **{
+                    s: calibration(labels[s].ravel(), scores[s].ravel(), calibration_bins)
+                    for s in ("test", "val")
+                },
+                "before": {
+                    s: calibration(labels[s].ravel(), raw[s].ravel(), calibration_bins)
+                    for s in ("test", "val")
+                },
+                **_pooled_fit(by_task),
             },
             by_task=by_task,
         )
@@ -977,18 +1311,30 @@ def evaluate_model(
             fasta_path=fasta_path,
             seed=seed,
             tasks=tasks,
+            temperatures=temperatures,
+            biases=biases,
         )
         _write_tsv(robustness_path, table)
         if robustness_plot_path:
             plot_robustness(table, robustness_plot_path)
         metrics["robustness"] = table.to_dict(orient="records")
-    write_predictions(predictions_path, tables, scores, tasks)
+    if homology_path:
+        metrics["homology"] = homology_metrics(
+            labels["test"],
+            scores["test"],
+            read_near_identical(homology_path, tables["test"]),
+            cuts,
+            tasks,
+            bootstrap=bootstrap,
+            seed=seed,
+        )
+    write_predictions(predictions_path, tables, scores, tasks, logits)
     write_metrics_table(table_path, metrics)
     write_json(metrics_path, metrics)
     test_ci = metrics["test_ci"]
     logger.info(
         "test: AUROC %.4f [%.4f, %.4f], AUPRC %.4f [%.4f, %.4f] (positive fraction %.3f), "
-        "F1 %.4f, MCC %.4f at %.3f (chosen on val by %s)",
+        "F1 %.4f, MCC %.4f at %.3f (chosen on val by %s); ECE %.4f -> %.4f (%s)",
         metrics["test"]["auroc"],
         *test_ci.get("auroc_ci95", (np.nan, np.nan)),
         metrics["test"]["auprc"],
@@ -998,8 +1344,53 @@ def evaluate_model(
         metrics["test"]["mcc"],
         metrics["test"]["threshold"],
         threshold,
+        metrics["calibration"]["before"]["test"]["ece"],
+        metrics["calibration"]["test"]["ece"],
+        _temperature_text(metrics["calibration"]),
     )
     return metrics
+
+
+def _task_fit(
+    fit: dict | None, temperatures: np.ndarray | None, biases: np.ndarray | None, t: int
+) -> dict:
+    """Describe the temperature of task ``t`` and how it was fitted, for ``metrics.json``."""
+    if fit is None or temperatures is None:
+        return {
+            "method": "none",
+            "temperature": None,
+            "bias": None,
+            "status": "the checkpoint carries no temperature (trained before calibration); "
+            "probabilities are the raw sigmoid of the logits; retrain to calibrate",
+        }
+    return {
+        "method": fit.get("method", "temperature"),
+        "temperature": float(temperatures[t]),
+        "bias": float(biases[t]),
+        "status": _task_value(fit, "status", t),
+        "fitted_on": fit.get("fitted_on", "validation"),
+        "val_nll_before": _task_value(fit, "nll_before", t),
+        "val_nll_after": _task_value(fit, "nll_after", t),
+    }
+
+
+def _task_value(fit: dict, key: str, t: int):
+    """Entry ``t`` of a per-task list of a calibration record (None when absent)."""
+    values = fit.get(key)
+    return values[t] if isinstance(values, list) and t < len(values) else None
+
+
+def _pooled_fit(by_task: dict[str, dict]) -> dict:
+    """Return method and per-task temperatures for the pooled (all-task) calibration entry."""
+    fits = {task: own["calibration"] for task, own in by_task.items()}
+    methods = {fit["method"] for fit in fits.values()}
+    temperatures = {task: fit["temperature"] for task, fit in fits.items()}
+    biases = {task: fit["bias"] for task, fit in fits.items()}
+    return {
+        "method": methods.pop() if len(methods) == 1 else sorted(methods),
+        "temperature": None if None in temperatures.values() else temperatures,
+        "bias": None if None in biases.values() else biases,
+    }
 
 
 def evaluate_task(
@@ -1010,22 +1401,32 @@ def evaluate_task(
     bootstrap: int,
     seed: int,
     calibration_bins: int,
+    raw_scores: dict[str, np.ndarray] | None = None,
+    temperature: dict | None = None,
 ) -> dict:
     """Metrics of one task: threshold chosen on val, test and val metrics, test CIs.
 
     Parameters
     ----------
     labels, scores : dict of str to numpy.ndarray
-        ``val`` and ``test`` labels (n,) and probabilities (n,) of the task.
+        ``val`` and ``test`` labels (n,) and (calibrated) probabilities (n,) of the task.
     threshold : {"max_f1", "youden"}
     bootstrap, seed, calibration_bins : int
+    raw_scores : dict of str to numpy.ndarray, optional
+        The probabilities before temperature scaling (default: ``scores``).
+    temperature : dict, optional
+        The task's temperature and how it was fitted (``method``, ``temperature``, ...),
+        stored in ``calibration`` (default: none).
 
     Returns
     -------
     dict
         ``test``, ``val``, ``test_ci``, ``bootstrap``, ``bootstrap_used``, ``ci_note``,
-        ``metric_check`` and ``calibration``.
+        ``metric_check`` and ``calibration``: the fit, ``test`` and ``val`` tables of the
+        scores and ``before``: those of ``raw_scores``.
     """
+    raw_scores = scores if raw_scores is None else raw_scores
+    fit = temperature or {"method": "none", "temperature": None}
     for split in ("val", "test"):
         check_inputs(labels[split], scores[split], f"{split} split")
     cut = choose_threshold(labels["val"], scores["val"], threshold)
@@ -1040,6 +1441,10 @@ def evaluate_task(
         "metric_check": f"AUROC/AUPRC/F1/MCC/accuracy/precision/recall agree with "
         f"scikit-learn {sklearn.__version__} within {METRIC_TOLERANCE:g}",
         "calibration": {
-            s: calibration(labels[s], scores[s], calibration_bins) for s in ("test", "val")
+            **fit,
+            **{s: calibration(labels[s], scores[s], calibration_bins) for s in ("test", "val")},
+            "before": {
+                s: calibration(labels[s], raw_scores[s], calibration_bins) for s in ("test", "val")
+            },
         },
     }

@@ -116,7 +116,7 @@ def fetch_file(
             _remove_quietly(path)
     seconds = time.monotonic() - start
     _log_throughput(source, dest, n_down, seconds)
-    return {
+    summary = {
         "source": source,
         "dest": dest,
         "bytes_downloaded": n_down,
@@ -127,6 +127,8 @@ def fetch_file(
         "crlf_converted": n_crlf,
         "seconds": seconds,
     }
+    _log_summary(summary)
+    return summary
 
 
 def _check_arguments(source: str, sha256: str | None, kind: str, chunk_size: int) -> str | None:
@@ -715,6 +717,18 @@ def _log_throughput(source: str, dest: str, n_bytes: int, seconds: float) -> Non
     logger.info(
         "fetched %s -> %s: %.1f MB in %.2f s (%.1f MB/s)", source, dest, megabytes, seconds, rate
     )
+
+
+def _log_summary(summary: dict[str, Any]) -> None:
+    """Log a finished fetch's summary; CRLF line endings converted are also a warning."""
+    logger.info("fetch summary: %s", summary)
+    if summary["crlf_converted"]:
+        logger.warning(
+            "%s: %d Windows (CRLF) line endings converted to LF in %s",
+            summary["source"],
+            summary["crlf_converted"],
+            summary["dest"],
+        )
 
 
 def fetch_genome(source: str, dest: str, sha256: str | None = None) -> dict[str, Any]:

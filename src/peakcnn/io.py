@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+logger = logging.getLogger(__name__)
 
 
 @contextmanager
@@ -15,6 +19,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     """Yield a temporary path beside ``path``; move it onto ``path`` only if the block succeeds.
 
     A failure inside the block removes the temporary file, so no partial output is ever left.
+    A process killed inside the block cannot remove it: the next write of the same ``path``
+    removes such leftovers first (one writer per output, as under Snakemake).
 
     Parameters
     ----------
@@ -28,6 +34,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(final)
     handle, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=final.suffix)
     os.close(handle)
     try:
@@ -37,6 +44,39 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files an interrupted ``atomic_path(path)`` left beside ``path``.
+
+    Only names of the form ``.{name}.{8 random characters}{suffix}`` (``tempfile.mkstemp``'s,
+    as ``atomic_path`` makes them) are removed, never other files of the folder.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The final output path.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files removed.
+    """
+    final = Path(path)
+    pattern = re.compile(
+        re.escape(f".{final.name}.") + r"[a-z0-9_]{8}" + re.escape(final.suffix) + r"\Z"
+    )
+    removed = []
+    if final.parent.is_dir():
+        for candidate in final.parent.iterdir():
+            if pattern.match(candidate.name) and candidate.is_file():
+                candidate.unlink(missing_ok=True)
+                removed.append(candidate)
+    if removed:
+        logger.info(
+            "removed %d temporary file(s) of an interrupted write of %s", len(removed), final
+        )
+    return removed
 
 
 def write_json(path: str | os.PathLike, data: dict) -> None:

@@ -1,12 +1,14 @@
 """Motifs from attributions: TF-MoDISco (modisco-lite) patterns matched to JASPAR with TOMTOM.
 
-modisco-lite clusters high-attribution stretches (seqlets) into patterns. It wants
-hypothetical contributions (what each base would contribute at each position); DeepExplainer
-on a one-hot input gives contributions for the observed base only, so the projected SHAP
-values are passed as the hypothetical contributions, as modisco-lite allows: seqlets and
-their contribution weight matrices (CWMs) are exact, and the clustering compares the
-observed-base contributions only. Seqlets are looked for in the central ``central_bp`` of each
-window, where the summit is.
+modisco-lite clusters high-attribution stretches (seqlets) into patterns. It is given the
+one-hot windows and the hypothetical contributions of ``shap.npz`` (what each of the four bases
+would contribute at each position: the DeepSHAP multipliers combined over the bases, as
+tangermeme's ``hypothetical=True``); it takes their product with the one-hot as the
+contribution scores (the projected SHAP values) to find seqlets, and compares seqlets by their
+hypothetical contributions too. Seqlets are looked for in the central ``central_bp`` of each
+window, where the summit is. The same inputs are written beside ``shap.npz`` for TF-MoDISco's
+own command line (``modisco/ohe.npz``, ``modisco/hypothetical.npz``; see
+``peakcnn.attribute``).
 
 Each pattern's position probability matrix (PPM), trimmed to the positions whose CWM weight is
 at least ``trim_threshold`` of the largest, is compared with every JASPAR matrix of the chosen
@@ -48,7 +50,6 @@ MATCH_COLUMNS = [
     "offset",
     "overlap",
 ]
-HYPOTHETICAL = "projected SHAP (observed-base contributions) used as hypothetical contributions"
 
 
 @functools.lru_cache(maxsize=4)
@@ -142,7 +143,7 @@ def consensus(ppm: np.ndarray) -> str:
 
 def run_modisco(
     x: np.ndarray,
-    projected: np.ndarray,
+    hypothetical: np.ndarray,
     *,
     central_bp: int,
     sliding_window_size: int,
@@ -158,8 +159,9 @@ def run_modisco(
     Parameters
     ----------
     x : numpy.ndarray of uint8, shape (n, 4, L)
-    projected : numpy.ndarray of float, shape (n, 4, L)
-        Projected SHAP values.
+    hypothetical : numpy.ndarray of float, shape (n, 4, L)
+        Hypothetical contributions (modisco-lite multiplies them by ``x`` for the contribution
+        scores).
     central_bp : int
         Central bases searched (the whole window if longer).
     sliding_window_size, flank_size, target_seqlet_fdr, min_metacluster_size, max_seqlets,
@@ -179,12 +181,12 @@ def run_modisco(
     width = min(central_bp, length)
     offset = (length - width) // 2
     one_hot = np.ascontiguousarray(x[:, :, offset : offset + width].transpose(0, 2, 1), np.float32)
-    hypothetical = np.ascontiguousarray(
-        projected[:, :, offset : offset + width].transpose(0, 2, 1), np.float32
+    central = np.ascontiguousarray(
+        hypothetical[:, :, offset : offset + width].transpose(0, 2, 1), np.float32
     )
     positive, negative = TFMoDISco(
         one_hot=one_hot,
-        hypothetical_contribs=hypothetical,
+        hypothetical_contribs=central,
         sliding_window_size=sliding_window_size,
         flank_size=flank_size,
         target_seqlet_fdr=target_seqlet_fdr,
@@ -401,12 +403,13 @@ def find_motifs(
     logo_patterns: int = 6,
     threads: int = 1,
 ) -> dict:
-    """Find patterns in projected SHAP values and match them to JASPAR.
+    """Find patterns in hypothetical SHAP contributions and match them to JASPAR.
 
     Parameters
     ----------
     shap_path : str
-        ``shap.npz`` from ``peakcnn.attribute`` (``x``, ``projected``).
+        ``shap.npz`` from ``peakcnn.attribute`` (``x``, ``hypothetical``,
+        ``hypothetical_method``).
     modisco_path : str
         Output h5 of modisco-lite patterns.
     matches_path : str
@@ -444,12 +447,19 @@ def find_motifs(
     precompile.start()
     _set_numba_threads(threads)
     with np.load(shap_path, allow_pickle=False) as npz:
-        x, projected = npz["x"], npz["projected"]
+        if "hypothetical" not in npz.files:
+            raise InputError(
+                "no hypothetical contributions (written since DeepSHAP gives them); re-run the "
+                "attribution stage",
+                path=shap_path,
+            )
+        x, hypothetical = npz["x"], npz["hypothetical"]
+        method = str(npz["hypothetical_method"])
     if len(x) == 0:
         raise InputError("no explained windows to search for motifs", path=shap_path)
     positive, negative, offset = run_modisco(
         x,
-        projected,
+        hypothetical,
         central_bp=central_bp,
         sliding_window_size=sliding_window_size,
         flank_size=flank_size,
@@ -474,7 +484,7 @@ def find_motifs(
     summary = {
         "windows": len(x),
         "searched": [offset, offset + min(central_bp, x.shape[2])],
-        "hypothetical_contributions": HYPOTHETICAL,
+        "hypothetical_contributions": method,
         "patterns": [
             {
                 "pattern": p["pattern"],

@@ -25,15 +25,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from peakcnn.compare import paired_bootstrap, task_matrix
+from peakcnn.compare import paired_bootstrap
 from peakcnn.errors import InputError
 from peakcnn.evaluate import (
     auprc,
     auroc,
     bootstrap_ci,
     check_inputs,
+    check_stored_metrics,
     choose_threshold,
     classification_metrics,
+    read_predictions,
+    task_matrix,
 )
 from peakcnn.io import atomic_path, write_json
 from peakcnn.multitask import macro_mean, mean_of_dicts
@@ -46,9 +49,6 @@ SELECT_METRICS = ("auroc", "auprc")
 SIMPLICITY = ("kmer_baseline", "basset", "basset_paper", "hybrid")
 #: Columns that identify a window in ``predictions.tsv.gz``.
 WINDOW_KEY = ["chrom", "start", "end", "name", "task", "label"]
-#: Largest allowed difference between a metric recomputed from the stored predictions (six
-#: significant digits) and the value in ``metrics.json``.
-STORED_TOLERANCE = 1e-3
 _METRIC_FUNCTIONS = {"auroc": auroc, "auprc": auprc}
 
 
@@ -80,26 +80,6 @@ class Candidate:
         """Sort key: model rank in ``SIMPLICITY``, then the number of members."""
         rank = SIMPLICITY.index(self.model) if self.model in SIMPLICITY else len(SIMPLICITY)
         return rank, len(self.members)
-
-
-def read_predictions(path: str) -> dict[str, pd.DataFrame]:
-    """Read the val and test rows of a ``predictions.tsv.gz`` written by ``evaluate_model``.
-
-    Raises
-    ------
-    InputError
-        If either split is missing.
-    """
-    table = pd.read_csv(path, sep="\t", dtype={"chrom": str, "name": str, "task": str})
-    parts = {}
-    for split in ("val", "test"):
-        rows = table[table["split"] == split].reset_index(drop=True)
-        if rows.empty:
-            raise InputError(
-                f"no {split} rows in the predictions; re-run evaluate_model", path=path
-            )
-        parts[split] = rows
-    return parts
 
 
 def summary_metric(metrics: dict, split: str, metric: str) -> float:
@@ -194,15 +174,7 @@ def _load_runs(runs: list[Run]) -> tuple[list[Candidate], dict[str, pd.DataFrame
         scores = {
             split: task_matrix(rows, "score").astype(np.float64) for split, rows in parts.items()
         }
-        for split in ("val", "test"):
-            stored = summary_metric(metrics, split, "auroc")
-            again = score_metric(task_matrix(reference[split], "label"), scores[split], "auroc")
-            if abs(again - stored) > STORED_TOLERANCE:
-                raise InputError(
-                    f"{run.name}: predictions give {split} AUROC {again:.5f} but metrics.json "
-                    f"says {stored:.5f}; re-run evaluate_model",
-                    path=run.metrics_path,
-                )
+        check_stored_metrics(metrics, parts, run.metrics_path)
         candidates.append(
             Candidate(run.name, run.model, "run", [run.name], [run.seed], scores, metrics)
         )

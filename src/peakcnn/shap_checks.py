@@ -2,8 +2,8 @@
 
 ``explain_checked`` makes the references of some windows, computes their SHAP values and checks
 every window for additivity, ``sum(shap) == f(x) - mean f(refs)`` in logit space, before
-anything is written. When DeepExplainer fails or does not add up, the error names the layers
-it likely cannot propagate through (reused, in-place or unsupported modules). Windows with N
+anything is written. When DeepSHAP fails or does not add up, the error names the layers it
+likely cannot propagate through (unsupported modules, or a functional activation). Windows with N
 columns, and windows with no distinct shuffle, are counted in the QC record.
 """
 
@@ -16,14 +16,22 @@ import numpy as np
 import torch
 from torch import nn
 
+from peakcnn.deeplift import SUPPORTED
 from peakcnn.logs import throughput
-from peakcnn.shap_core import EXPLAINER, N_HANDLING, explain, make_references, output_deltas
+from peakcnn.shap_core import (
+    EXPLAINER,
+    N_HANDLING,
+    engine_of,
+    explain,
+    make_references,
+    output_deltas,
+)
 
 logger = logging.getLogger(__name__)
 
 
 def _suspect_layers(model: nn.Module, x: torch.Tensor) -> str:
-    """Name the layers that DeepExplainer cannot propagate through, found in one forward pass.
+    """Name the layers that DeepSHAP may not propagate through, found in one forward pass.
 
     Parameters
     ----------
@@ -35,11 +43,10 @@ def _suspect_layers(model: nn.Module, x: torch.Tensor) -> str:
     Returns
     -------
     str
-        A short description of the suspects (reused, in-place or unsupported leaf modules), or
-        of the usual cause when none is found (a functional activation in ``forward``).
+        A short description of the suspects (leaf modules with no DeepLIFT rule in
+        ``peakcnn.deeplift``), or of the usual cause when none is found (a functional
+        activation in ``forward``).
     """
-    from shap.explainers._deep.deep_pytorch import op_handler
-
     calls: dict[str, int] = {}
     leaves = {name: module for name, module in model.named_modules() if not list(module.children())}
     handles = [
@@ -55,25 +62,15 @@ def _suspect_layers(model: nn.Module, x: torch.Tensor) -> str:
         for handle in handles:
             handle.remove()
     suspects = [
-        f"{name} ({type(leaves[name]).__name__}) called {count}x"
-        for name, count in calls.items()
-        if count > 1
-    ]
-    suspects += [
-        f"{name} ({type(module).__name__}) in-place"
+        f"{name} ({type(module).__name__}, called {calls[name]}x) has no DeepLIFT rule"
         for name, module in leaves.items()
-        if getattr(module, "inplace", False)
-    ]
-    suspects += [
-        f"{name} ({type(module).__name__}) unsupported by DeepExplainer"
-        for name, module in leaves.items()
-        if type(module).__name__ not in op_handler
+        if name in calls and not isinstance(module, SUPPORTED)
     ]
     if suspects:
         return "suspect layers: " + ", ".join(suspects)
     return (
-        "no reused, in-place or unsupported layer module found, so likely a functional "
-        "activation in forward() (e.g. torch.nn.functional.relu) that DeepExplainer cannot see"
+        "no layer module without a DeepLIFT rule found, so likely a functional activation in "
+        "forward() (e.g. torch.nn.functional.relu) that DeepSHAP cannot see"
     )
 
 
@@ -107,8 +104,8 @@ def _check_additivity(
     raise ValueError(
         f"SHAP additivity check failed: max |sum(shap) - (f(x) - mean f(refs))| = "
         f"{np.nanmax(errors):.3g} logits > additivity_tolerance={tolerance:g} in {bad} of "
-        f"{len(errors)} windows; DeepExplainer needs one nn.ReLU()/nn.MaxPool1d module per use "
-        f"(not functional, reused or in-place); {suspects}; fix the model or raise "
+        f"{len(errors)} windows; DeepSHAP needs every nonlinearity as a module (nn.ReLU(), "
+        f"nn.MaxPool1d, ...), not functional; {suspects}; fix the model or raise "
         f"additivity_tolerance"
     )
 
@@ -157,7 +154,7 @@ def explain_checked(
 ) -> tuple[np.ndarray, dict]:
     """Make references, compute SHAP values and check their additivity.
 
-    DeepExplainer's values must add up exactly (within ``tolerance``) or this raises;
+    DeepSHAP's values must add up exactly (within ``tolerance``) or this raises;
     GradientExplainer's add up only in expectation, so their error is recorded, not enforced.
 
     Parameters
@@ -184,6 +181,9 @@ def explain_checked(
     -------
     values : numpy.ndarray
         Raw SHAP values, float64 (n, 4, L).
+    hypothetical : numpy.ndarray or None
+        Hypothetical contributions, float64 (n, 4, L) (DeepSHAP), or None
+        (GradientExplainer); see ``peakcnn.shap_core.explain``.
     qc : dict
         Explainer, counts, timing, additivity errors (``errors``: per window) and N handling.
     """
@@ -191,15 +191,15 @@ def explain_checked(
     windows_with_n, n_columns = _log_unknown_bases(x, shuffled)
     with throughput(f"SHAP {explainer}", "pairs") as record:
         try:
-            values = explain(
+            values, hypothetical = explain(
                 model, x, references, task, device, batch_pairs, explainer, samples, seed
             )
-        except RuntimeError as error:
+        except (RuntimeError, ValueError) as error:
             suspects = _suspect_layers(model, torch.from_numpy(x[:1]).to(device, torch.float32))
             reason = (str(error).splitlines() or [type(error).__name__])[0][:160]
             raise ValueError(
-                f"shap.DeepExplainer failed on this model ({reason}); {suspects}; it needs one "
-                "nn.ReLU()/nn.MaxPool1d module per use (not functional, reused or in-place)"
+                f"{explainer} failed on this model ({reason}); {suspects}; it needs every "
+                "nonlinearity as a module (nn.ReLU(), nn.MaxPool1d, ...), not functional"
             ) from error
         record["count"] = len(x) * n_shuffles
     deltas = output_deltas(model, x, references, task, device)
@@ -222,24 +222,29 @@ def explain_checked(
             explainer,
             np.median(relative),
         )
-    return values, {
-        "errors": errors,
-        "deltas": deltas,
-        "explainer": explainer,
-        "gradient_samples": None if enforced else samples,
-        "additivity_enforced": enforced,
-        "shap_version": version("shap"),
-        "references": "tangermeme.ersatz.dinucleotide_shuffle",
-        "n_windows": len(x),
-        "pairs": record["count"],
-        "seconds": record["seconds"],
-        "attributions_per_second": record["rate"],
-        "additivity_max_error": float(errors.max()),
-        "additivity_mean_error": float(errors.mean()),
-        "additivity_tolerance": tolerance,
-        "additivity_passed": bool(not enforced or errors.max() <= tolerance),
-        "windows_with_n": windows_with_n,
-        "n_columns": n_columns,
-        "n_handling": N_HANDLING,
-        "unshuffled_windows": int((~shuffled).sum()),
-    }
+    return (
+        values,
+        hypothetical,
+        {
+            "errors": errors,
+            "deltas": deltas,
+            "explainer": explainer,
+            "gradient_samples": None if enforced else samples,
+            "additivity_enforced": enforced,
+            "engine": engine_of(explainer),
+            "shap_version": version("shap"),
+            "references": "tangermeme.ersatz.dinucleotide_shuffle",
+            "n_windows": len(x),
+            "pairs": record["count"],
+            "seconds": record["seconds"],
+            "attributions_per_second": record["rate"],
+            "additivity_max_error": float(errors.max()),
+            "additivity_mean_error": float(errors.mean()),
+            "additivity_tolerance": tolerance,
+            "additivity_passed": bool(not enforced or errors.max() <= tolerance),
+            "windows_with_n": windows_with_n,
+            "n_columns": n_columns,
+            "n_handling": N_HANDLING,
+            "unshuffled_windows": int((~shuffled).sum()),
+        },
+    )

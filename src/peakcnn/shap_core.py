@@ -1,10 +1,13 @@
 """SHAP values of one task's logit, each window against its own dinucleotide-shuffled references.
 
 Each explained window is attributed against its own ``n_shuffles`` dinucleotide shuffles
-(``tangermeme.ersatz.dinucleotide_shuffle``, seeded per window). SHAP values come from
-``shap.DeepExplainer`` (or ``shap.GradientExplainer``) on the logit of one task; several windows
-share one explainer call by stacking them along the channel axis of a small wrapper model (see
-``_StackedTask``), so one call holds about ``batch_pairs`` sequence-reference pairs.
+(``tangermeme.ersatz.dinucleotide_shuffle``, seeded per window). The default explainer,
+``shap.DeepExplainer`` (DeepSHAP: DeepLIFT's rescale rules averaged over the references), runs
+in ``peakcnn.deeplift``: the rules of shap's DeepExplainer and tangermeme's ``deep_lift_shap``
+in one backward pass over the references, which also gives the hypothetical contributions
+(what each of the four bases would contribute at each position) that TF-MoDISco needs.
+``shap.GradientExplainer`` (expected gradients, for models with no DeepLIFT rule) runs in shap
+on several windows stacked along the channel axis of a small wrapper model (``_StackedTask``).
 
 Unknown bases (all-zero columns) are kept in place: only the ACGT positions of a window are
 joined and dinucleotide-shuffled, and the N columns stay all-zero in every reference. Their raw
@@ -17,8 +20,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from peakcnn.deeplift import contributions
 from peakcnn.errors import InputError
 from peakcnn.inference import predict_logits
+from peakcnn.logs import progress
 from peakcnn.shuffle import shuffle_window
 
 EXPLAINER = "shap.DeepExplainer"
@@ -26,6 +31,17 @@ GRADIENT_EXPLAINER = "shap.GradientExplainer"
 EXPLAINERS = (EXPLAINER, GRADIENT_EXPLAINER)
 ALPHABET = "ACGT"
 SCORE_BATCH = 256
+ENGINE = (
+    "peakcnn.deeplift: DeepLIFT rescale rules of shap.DeepExplainer / tangermeme.deep_lift_shap, "
+    "one backward pass over the references"
+)
+HYPOTHETICAL = (
+    "DeepSHAP multipliers combined over the four bases: mean over references of "
+    "sum_c m_c * (onehot_b - ref)_c (tangermeme hypothetical=True)"
+)
+HYPOTHETICAL_PROJECTED = (
+    "projected SHAP (observed base only): expected gradients give no multipliers"
+)
 N_HANDLING = (
     "N (all-zero) columns kept in place in every reference; only the ACGT positions are "
     "joined and dinucleotide-shuffled, so N columns get zero SHAP"
@@ -102,11 +118,10 @@ def make_references(
 class _StackedTask(nn.Module):
     """One task's logit summed over ``k`` windows stacked along the channel axis.
 
-    Input (B, k * 4, L) is viewed as (B * k, 4, L), so pair ``b`` of window ``j`` is row
-    ``b * k + j``; the first and second halves of DeepExplainer's joint batch (inputs, then
-    references) stay in the same order, so every window is paired with its own references.
-    The windows do not interact (eval mode), so the SHAP values of the sum are those of each
-    window's own logit.
+    Input (B, k * 4, L) is viewed as (B * k, 4, L), so row ``b`` of window ``j`` is row
+    ``b * k + j``. The windows do not interact (eval mode), so the SHAP values of the sum are
+    those of each window's own logit; one GradientExplainer call then explains ``k`` windows,
+    each against its own references.
     """
 
     def __init__(self, model: nn.Module, task: int, channels: int = len(ALPHABET)) -> None:
@@ -123,14 +138,6 @@ class _StackedTask(nn.Module):
         return logits[:, self.task].reshape(rows, k).sum(dim=1, keepdim=True)
 
 
-def _clear_shap_attributes(model: nn.Module) -> None:
-    """Remove the ``x``/``y`` tensors DeepExplainer's forward hooks leave on leaf modules."""
-    for module in model.modules():
-        for name in ("x", "y"):
-            if name in module._parameters:
-                delattr(module, name)
-
-
 def _as_input_array(values: np.ndarray | list, shape: tuple[int, ...]) -> np.ndarray:
     """Drop shap's output axis: a list of per-output arrays or a trailing axis of size 1."""
     if isinstance(values, list):
@@ -141,16 +148,18 @@ def _as_input_array(values: np.ndarray | list, shape: tuple[int, ...]) -> np.nda
     return values.reshape(shape)
 
 
-def _explain_call(
+def _gradient_call(
     wrapper: _StackedTask,
     x: np.ndarray,
     references: np.ndarray,
     device: torch.device,
-    explainer: str = EXPLAINER,
-    samples: int = 200,
-    seed: int = 0,
+    samples: int,
+    seed: int,
 ) -> np.ndarray:
-    """Run one SHAP explainer call for ``k`` windows against their own references.
+    """Run one shap.GradientExplainer call for ``k`` windows against their own references.
+
+    Expected gradients: ``samples`` random points between the window and a random reference;
+    additive only in expectation.
 
     Parameters
     ----------
@@ -162,14 +171,10 @@ def _explain_call(
         Their references, uint8 (k, S, 4, L).
     device : torch.device
         Where the call runs.
-    explainer : {"shap.DeepExplainer", "shap.GradientExplainer"}
-        DeepExplainer (DeepLIFT rescale rules, exact additivity) or GradientExplainer
-        (expected gradients: ``samples`` random points between the window and a random
-        reference; additive only in expectation).
-    samples : int, default 200
-        GradientExplainer samples per window.
-    seed : int, default 0
-        GradientExplainer's random seed.
+    samples : int
+        Samples per window.
+    seed : int
+        Random seed.
 
     Returns
     -------
@@ -182,17 +187,43 @@ def _explain_call(
     background = torch.from_numpy(references.transpose(1, 0, 2, 3).copy())
     background = background.reshape(n_refs, k * channels, length).to(device, torch.float32)
     inputs = torch.from_numpy(x).reshape(1, k * channels, length).to(device, torch.float32)
-    if explainer == GRADIENT_EXPLAINER:
-        values = shap.GradientExplainer(wrapper, background).shap_values(
-            inputs, nsamples=samples, rseed=seed
-        )
-        return _as_input_array(values, (k, channels, length)).astype(np.float64)
-    deep = shap.DeepExplainer(wrapper, background)
-    try:
-        values = deep.shap_values(inputs, check_additivity=False)
-    finally:
-        _clear_shap_attributes(wrapper)
+    values = shap.GradientExplainer(wrapper, background).shap_values(
+        inputs, nsamples=samples, rseed=seed
+    )
     return _as_input_array(values, (k, channels, length)).astype(np.float64)
+
+
+def _deep_call(
+    model: nn.Module, x: np.ndarray, references: np.ndarray, task: int, device: torch.device
+) -> tuple[np.ndarray, np.ndarray]:
+    """DeepSHAP contributions and hypothetical contributions of some windows, summed over refs.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model, in eval mode, on ``device``.
+    x : numpy.ndarray
+        Windows, uint8 (k, 4, L).
+    references : numpy.ndarray
+        Some of their references, uint8 (k, S, 4, L).
+    task : int
+        Output column explained.
+    device : torch.device
+        Where the passes run.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        Contributions and hypothetical contributions summed over the ``S`` references,
+        float64 (k, 4, L) each; see ``peakcnn.deeplift.contributions``.
+    """
+    windows = torch.from_numpy(x).to(device, torch.float32)
+    refs = torch.from_numpy(references).to(device, torch.float32)
+    contribution, hypothetical = contributions(model, windows, refs, task)
+    return (
+        contribution.detach().cpu().numpy().astype(np.float64),
+        hypothetical.detach().cpu().numpy().astype(np.float64),
+    )
 
 
 def explain(
@@ -205,12 +236,12 @@ def explain(
     explainer: str = EXPLAINER,
     samples: int = 200,
     seed: int = 0,
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Compute SHAP values of one task's logit, each window against its own references.
 
-    One explainer call holds about ``batch_pairs`` pairs: ``batch_pairs // S`` windows
-    when that is at least one, else one window with its references split into chunks (their
-    SHAP values are averaged, weighted by chunk size, which equals using all at once).
+    One call holds about ``batch_pairs`` pairs: ``batch_pairs // S`` windows when that is at
+    least one, else one window with its references split into chunks (their values are summed
+    and divided by ``S``, which equals using all at once).
 
     Parameters
     ----------
@@ -227,7 +258,8 @@ def explain(
     batch_pairs : int, default 20
         Sequence-reference pairs per call.
     explainer : {"shap.DeepExplainer", "shap.GradientExplainer"}
-        See ``_explain_call``.
+        DeepSHAP (DeepLIFT rescale rules, exact additivity; ``peakcnn.deeplift``) or
+        GradientExplainer (expected gradients; additive only in expectation).
     samples : int, default 200
         GradientExplainer samples per window (and per reference chunk).
     seed : int, default 0
@@ -235,25 +267,49 @@ def explain(
 
     Returns
     -------
-    numpy.ndarray
-        Raw SHAP values, float64 (n, 4, L).
+    values : numpy.ndarray
+        Raw SHAP values, float64 (n, 4, L): ``mean_s m * (x - r_s)``.
+    hypothetical : numpy.ndarray or None
+        Hypothetical contributions, float64 (n, 4, L): ``mean_s sum_c m_c (e_b - r_s)_c`` for
+        each base ``b`` (DeepSHAP only; None for GradientExplainer, which gives no multipliers).
     """
     if explainer not in EXPLAINERS:
         raise InputError(f"explainer {explainer!r} must be one of {list(EXPLAINERS)}")
-    wrapper = _StackedTask(model, task).eval()
+    deep = explainer == EXPLAINER
+    wrapper = None if deep else _StackedTask(model, task).eval()
     n_refs = references.shape[1]
     per_call = max(1, batch_pairs // n_refs)
     chunk = min(n_refs, max(1, batch_pairs))
     values = np.zeros(x.shape, dtype=np.float64)
+    hypothetical = np.zeros(x.shape, dtype=np.float64) if deep else None
+    bar = progress(len(x), "SHAP", "windows")  # a live bar on a terminal only
     for first in range(0, len(x), per_call):
         group = slice(first, first + per_call)
         for ref_first in range(0, n_refs, chunk):
             refs = references[group, ref_first : ref_first + chunk]
-            call = _explain_call(
-                wrapper, x[group], refs, device, explainer, samples, seed + first + ref_first
-            )
-            values[group] += call * refs.shape[1]
-    return values / n_refs
+            if deep:
+                summed, hypothetical_sum = _deep_call(model, x[group], refs, task, device)
+                values[group] += summed
+                hypothetical[group] += hypothetical_sum
+            else:
+                call = _gradient_call(
+                    wrapper, x[group], refs, device, samples, seed + first + ref_first
+                )
+                values[group] += call * refs.shape[1]
+        bar.update(len(x[group]))
+    bar.close()
+    if deep:
+        hypothetical /= n_refs
+    return values / n_refs, hypothetical
+
+
+def engine_of(explainer: str) -> str:
+    """Describe the code that computes ``explainer``'s values (for the QC record)."""
+    if explainer == EXPLAINER:
+        return ENGINE
+    from importlib.metadata import version
+
+    return f"shap {version('shap')} {explainer}"
 
 
 def output_deltas(

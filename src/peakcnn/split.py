@@ -347,15 +347,93 @@ def split_windows(
     }
     empty = [split for split in SPLITS if summary["positives"][split] == 0]
     if empty:
+        _, smallest_gap = split_regions(
+            sizes,
+            set(positives["chrom"]),
+            method=method,
+            val_chroms=list(val_chroms or []),
+            test_chroms=list(test_chroms or []),
+            val_fraction=val_fraction,
+            test_fraction=test_fraction,
+            gap=window_length,
+            folds=folds,
+            fold=fold,
+            random_block=max(random_block, window_length + 1),
+            seed=seed,
+        )
+        gap_is_cause = set(assign_splits(positives, smallest_gap)) >= set(SPLITS)
         raise InputError(
-            f"no positive window in split(s) {empty} ({method} split); adjust split.val_fraction/"
-            "test_fraction or name split.val_chroms/test_chroms"
+            empty_split_message(
+                empty,
+                positives,
+                regions,
+                method,
+                gap=gap,
+                window_length=window_length,
+                gap_is_cause=gap_is_cause,
+            ),
+            positives_path,
         )
     write_bed(regions, regions_path, REGION_COLUMNS)
     write_bed(positives[~in_gap], assigned_path, WINDOW_COLUMNS + ["split"])
     write_json(summary_path, summary)
     logger.info("split %s: positives %s, %d in gaps", method, summary["positives"], in_gap.sum())
     return summary
+
+
+def empty_split_message(
+    empty: list[str],
+    positives: pd.DataFrame,
+    regions: pd.DataFrame,
+    method: str,
+    *,
+    gap: int,
+    window_length: int,
+    gap_is_cause: bool,
+) -> str:
+    """Say why splits got no positive window: too few peaks, the gap, or the fractions.
+
+    Parameters
+    ----------
+    empty : list of str
+        The splits without a positive window.
+    positives : pandas.DataFrame
+        The positive windows, with their ``split`` ("" in a gap).
+    regions : pandas.DataFrame
+        ``REGION_COLUMNS`` split regions.
+    method : str
+        The resolved split method.
+    gap, window_length : int
+        ``split.gap`` and ``windows.length`` in bp.
+    gap_is_cause : bool
+        Whether every split would get positives with the smallest gap (``window_length``).
+
+    Returns
+    -------
+    str
+        One line naming the splits, the cause and the fix.
+    """
+    if len(positives) < len(SPLITS):
+        return (
+            f"only {len(positives)} positive window(s), but train, val and test each need at "
+            "least one (more for a useful model); give a peak file with more peaks"
+        )
+    in_gaps = int((positives["split"] == "").sum())
+    room = {
+        split: int((regions["end"] - regions["start"])[regions["split"] == split].sum())
+        for split in empty
+    }
+    if gap_is_cause:
+        return (
+            f"no positive window in split(s) {empty} ({method} split): split.gap {gap} bp leaves "
+            f"them {room} bp and {in_gaps} of {len(positives)} positive windows fall in the gaps; "
+            f"lower split.gap (at least windows.length {window_length}) for contigs this short"
+        )
+    return (
+        f"no positive window in split(s) {empty} ({method} split, {in_gaps} windows in gaps, "
+        f"room {room} bp); adjust split.val_fraction/test_fraction or name "
+        "split.val_chroms/test_chroms"
+    )
 
 
 def assign_splits(windows: pd.DataFrame, regions: pd.DataFrame) -> np.ndarray:

@@ -17,6 +17,8 @@ keeps the epoch with the best validation score (``monitor``: AUROC or loss). Des
   not a declared output, so it never triggers or blocks a rerun.
 - Logs: one line per epoch in the log, ``history.tsv``, TensorBoard event files in
   ``tensorboard/`` beside the model, ``train.json``; a progress bar only on a terminal.
+- The kept model's validation logits fit a calibration per task (``peakcnn.calibration``),
+  stored in ``model.pt`` and reported in ``train.json``: every consumer reads it from there.
 - ``kmer_baseline`` is fitted in one pass (``peakcnn.kmer``) and written the same way.
 """
 
@@ -30,7 +32,6 @@ import logging
 import math
 import random
 import shutil
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -40,12 +41,15 @@ import torch
 from sklearn.metrics import average_precision_score, roc_auc_score
 from torch import nn
 
+from peakcnn.calibration import CHECKPOINT_KEY, fit_calibration
+from peakcnn.calibration import METHODS as CALIBRATION_METHODS
 from peakcnn.dataset import load_split
 from peakcnn.devices import resolve_device, set_seed, set_threads
 from peakcnn.errors import InputError
 from peakcnn.inference import predict_logits
-from peakcnn.io import atomic_path, write_json
+from peakcnn.io import atomic_path, remove_stale_temporaries, write_json
 from peakcnn.kmer import DEFAULT_C, fit_kmer_baseline
+from peakcnn.logs import progress
 from peakcnn.model import MODELS, build_model, explainer_for, save_checkpoint
 from peakcnn.multitask import has_both_classes
 
@@ -450,35 +454,18 @@ def _set_rng_state(state: dict, generator: torch.Generator) -> None:
     random.setstate((version, tuple(python_state), gauss))
 
 
-class _Progress:
-    """A one-line progress bar on stderr, drawn only when stderr is a terminal."""
+def _progress_for(total: int, epoch: int, epochs: int) -> Callable[[int], None] | None:
+    """Return a callback drawing the epoch's progress bar on a terminal, or None without one."""
+    bar = progress(total, f"epoch {epoch}/{epochs}", "windows")
+    if bar.disable:
+        return None
 
-    def __init__(self, total: int, epoch: int, epochs: int) -> None:
-        self.total, self.epoch, self.epochs = total, epoch, epochs
-        self.start = time.perf_counter()
-        self.last = 0.0
+    def update(done: int) -> None:
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
 
-    def __call__(self, done: int) -> None:
-        now = time.perf_counter()
-        if now - self.last < 0.2 and done < self.total:
-            return
-        self.last = now
-        width = 30
-        filled = int(width * done / self.total)
-        rate = done / max(now - self.start, 1e-9)
-        sys.stderr.write(
-            f"\repoch {self.epoch}/{self.epochs} [{'#' * filled}{'.' * (width - filled)}] "
-            f"{done}/{self.total} {rate:.0f} windows/s"
-        )
-        if done >= self.total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-
-
-def _progress_for(total: int, epoch: int, epochs: int) -> _Progress | None:
-    """Return a progress bar when stderr is a terminal (never in a rule's log file)."""
-    isatty = getattr(sys.stderr, "isatty", None)
-    return _Progress(total, epoch, epochs) if isatty is not None and isatty() else None
+    return update
 
 
 def _tensorboard(folder: Path, fresh: bool, purge_step: int) -> object | None:
@@ -529,6 +516,7 @@ def train_model(
     rc_average: bool = False,
     amp: str = "auto",
     compile: bool = False,
+    calibration: str = "platt",
     seed: int = 0,
     device: str = "auto",
     threads: int = 1,
@@ -541,11 +529,12 @@ def train_model(
     train_path, val_path : str
         Encoded split npz files (``x`` uint8 (N, 4, L), ``y`` uint8 (N, T)).
     model_path : str
-        Output checkpoint (state_dict of the best epoch + hyperparameters).
+        Output checkpoint (state_dict of the best epoch, hyperparameters, calibration).
     history_path : str
         Output per-epoch TSV (``HISTORY_FIELDS``).
     report_path : str
-        Output ``train.json``: device, AMP, epochs run, best epoch, throughput, explainer.
+        Output ``train.json``: device, AMP, epochs run, best epoch, throughput, explainer,
+        the calibration fitted on validation.
     model : str, default "basset"
         Model name (see ``peakcnn.model.MODELS``).
     architecture : dict, optional
@@ -583,6 +572,9 @@ def train_model(
         Mixed precision on CUDA (auto: bf16 where supported, else fp16); never on CPU.
     compile : bool, default False
         Run training steps through ``torch.compile``.
+    calibration : {"temperature", "platt", "none"}, default "platt"
+        How the kept model's probabilities are calibrated on validation
+        (``peakcnn.calibration``); stored in the checkpoint.
     seed : int, default 0
     device : str, default "auto"
         ``auto`` picks CUDA when available, else CPU.
@@ -596,12 +588,14 @@ def train_model(
     dict
         The training report (also written to ``report_path``).
     """
-    settings = {k: v for k, v in locals().items() if k not in ("threads", "resume")}
+    # calibration is fitted after training: it does not change what a checkpoint resumes
+    settings = {k: v for k, v in locals().items() if k not in ("threads", "resume", "calibration")}
     for value, allowed, key in (
         (optimizer, OPTIMIZERS, "optimizer"),
         (schedule, SCHEDULES, "schedule"),
         (monitor, MONITORS, "monitor"),
         (amp, AMP_MODES, "amp"),
+        (calibration, CALIBRATION_METHODS, "calibration"),
     ):
         if value not in allowed:
             raise ValueError(f"train.{key} {value!r} must be one of {list(allowed)}")
@@ -635,7 +629,16 @@ def train_model(
     if model == "kmer_baseline":  # k-mer counts hardly move with a shift: central windows
         centred = {**train, "x": train["x"][:, :, margin : margin + length]}
         report = _fit_kmer(
-            centred, val, model_path, history_path, own, weights, rc_average, target, common
+            centred,
+            val,
+            model_path,
+            history_path,
+            own,
+            weights,
+            rc_average,
+            target,
+            common,
+            calibration,
         )
         write_json(report_path, report)
         return report
@@ -685,6 +688,7 @@ def train_model(
     history: list[dict] = []
     best = {"score": -math.inf, "epoch": 0, "state": None}
     checkpoint_path = Path(model_path).with_name(CHECKPOINT_NAME)
+    remove_stale_temporaries(checkpoint_path)  # left by a killed run
     fingerprint = _fingerprint(settings, train_path, val_path)
     resumed_from = 0
     if resume and checkpoint_path.exists():
@@ -792,9 +796,14 @@ def train_model(
         logger.info("early stop: no better %s for %d epochs", monitor, patience)
     network.load_state_dict(best["state"])
     best_row = history[best["epoch"] - 1]
+    fitted = fit_calibration(predict_logits(predictor, x_val, target), val["y"], calibration)
     with atomic_path(model_path) as tmp:
         save_checkpoint(
-            tmp, predictor, model, hyperparameters, extra={"explainer": explainer_for(model)}
+            tmp,
+            predictor,
+            model,
+            hyperparameters,
+            extra={"explainer": explainer_for(model), CHECKPOINT_KEY: fitted},
         )
     write_history(history_path, history)
     seconds = sum(row["seconds"] for row in history)
@@ -817,16 +826,21 @@ def train_model(
         "best_val_auroc_tasks": best_row["val_auroc_tasks"],
         "windows_per_s": round(len(x) * len(history) / max(seconds, 1e-9), 1),
         "parameters": n_parameters,
+        CHECKPOINT_KEY: fitted,
     }
     write_json(report_path, report)
     checkpoint_path.unlink(missing_ok=True)
     logger.info(
-        "trained %s: best epoch %d of %d, val AUROC %.4f, %.0f windows/s",
+        "trained %s: best epoch %d of %d, val AUROC %.4f, %.0f windows/s, %s T %s b %s (%s)",
         model,
         best["epoch"],
         len(history),
         best_row["val_auroc"],
         report["windows_per_s"],
+        calibration,
+        [round(t, 4) for t in fitted["temperature"]],
+        [round(b, 4) for b in fitted["bias"]],
+        ", ".join(fitted["status"]),
     )
     return report
 
@@ -863,6 +877,7 @@ def _fit_kmer(
     rc_average: bool,
     device: torch.device,
     common: dict,
+    calibration: str = "platt",
 ) -> dict:
     """Fit and write the k-mer baseline; return its training report."""
     settings = {"k": 6, "canonical": True, "C": list(DEFAULT_C), **architecture}
@@ -905,9 +920,14 @@ def _fit_kmer(
         "seconds": round(seconds, 3),
         "windows_per_s": round(len(train["y"]) / seconds, 1),
     }
+    fitted = fit_calibration(predict_logits(predictor, val["x"], device), val["y"], calibration)
     with atomic_path(model_path) as tmp:
         save_checkpoint(
-            tmp, predictor.cpu(), "kmer_baseline", hyperparameters, extra={"explainer": None}
+            tmp,
+            predictor.cpu(),
+            "kmer_baseline",
+            hyperparameters,
+            extra={"explainer": None, CHECKPOINT_KEY: fitted},
         )
     write_history(history_path, [row])
     writer = _tensorboard(Path(model_path).with_name(TENSORBOARD_DIR), fresh=True, purge_step=1)
@@ -939,4 +959,5 @@ def _fit_kmer(
         "best_val_auroc_tasks": metrics["val_auroc_tasks"],
         "windows_per_s": row["windows_per_s"],
         "parameters": sum(p.numel() for p in predictor.parameters()),
+        CHECKPOINT_KEY: fitted,
     }

@@ -320,6 +320,62 @@ def _add_counts(total: dict, counts: dict) -> dict:
     return total
 
 
+OFF_CONTIG_POLICIES = ("error", "drop")
+
+
+def check_on_contig(
+    peaks: pd.DataFrame, sizes: dict[str, int], path: str, policy: str
+) -> tuple[pd.DataFrame, dict]:
+    """Check every peak against the length of its FASTA record.
+
+    A peak is *off contig* when it lies wholly beyond the end of its record, or when its
+    centre (summit, else midpoint) does: its window would hold no base of the record, the
+    usual sign of peaks called on another assembly version with the same contig names.
+    Peaks that only run past the end are kept (their windows are padded) and counted.
+
+    Parameters
+    ----------
+    peaks : pandas.DataFrame
+        ``PEAK_COLUMNS`` rows with FASTA record names.
+    sizes : dict of str to int
+        Record lengths.
+    path : str
+        The peak file, for the error message.
+    policy : {"error", "drop"}
+        ``error``: the first off-contig peak stops the run; ``drop``: they are dropped.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The peaks on their records.
+    dict
+        ``off_contig`` (peaks dropped) and ``past_contig_end`` (kept peaks running past it).
+
+    Raises
+    ------
+    InputError
+        With ``policy="error"``, naming the file, line, contig length and the likely cause.
+    """
+    if policy not in OFF_CONTIG_POLICIES:
+        raise InputError(f"windows.off_contig {policy!r} must be one of {OFF_CONTIG_POLICIES}")
+    size = peaks["chrom"].map(sizes).to_numpy(dtype=np.int64)
+    off = (peaks["start"].to_numpy() >= size) | (peak_centres(peaks) >= size)
+    if off.any() and policy == "error":
+        first = peaks[off].iloc[0]
+        raise InputError(
+            f"peak {first['chrom']}:{first['start']}-{first['end']} lies beyond the end of "
+            f"FASTA record {first['chrom']!r} ({sizes[first['chrom']]} bp; {int(off.sum())} "
+            "such peak(s) in this file); the peaks were probably called on another assembly "
+            "version: use the genome they were called on, or set windows.off_contig: drop to "
+            "drop (and count) them",
+            path,
+            int(first["line"]),
+        )
+    kept = peaks[~off].reset_index(drop=True)
+    past_end = kept["end"].to_numpy() > kept["chrom"].map(sizes).to_numpy()
+    return kept, {"off_contig": int(off.sum()), "past_contig_end": int(past_end.sum())}
+
+
 def read_task_peaks(
     peaks_paths: dict[str, str],
     records: dict[str, str],
@@ -327,16 +383,20 @@ def read_task_peaks(
     aliases: dict[str, str],
     include: list[str],
     exclude: list[str],
+    sizes: dict[str, int] | None = None,
+    off_contig: str = "error",
 ) -> tuple[pd.DataFrame, dict]:
     """Read every task's peak file and keep its peaks on the selected FASTA records.
 
     Returns all kept peaks (``PEAK_COLUMNS`` plus ``tasks``, FASTA names) and the counts of
-    each task (``input_peaks``, ``file_lines`` and those of ``select_contigs``).
+    each task (``input_peaks``, ``file_lines``, those of ``select_contigs`` and, with
+    ``sizes``, those of ``check_on_contig``).
 
     Raises
     ------
     InputError
-        If no peak of a task is left on the selected records.
+        If no peak of a task is left on the selected records, or (``off_contig="error"``) a
+        peak lies beyond the end of its record.
     """
     tables, by_task = [], {}
     for task, path in peaks_paths.items():
@@ -344,12 +404,16 @@ def read_task_peaks(
         peaks, counts = select_contigs(
             table.peaks, records, aliases=aliases, include=include, exclude=exclude
         )
+        if sizes is not None:
+            peaks, on_contig_counts = check_on_contig(peaks, sizes, path, off_contig)
+            counts.update(on_contig_counts)
         if peaks.empty:
             raise InputError(
                 f"no peak of task {task!r} left on the selected FASTA records (peak contigs "
                 f"{sorted(set(table.peaks['chrom']))[:5]}, FASTA records {list(records)[:5]}, "
-                f"excluded {counts['excluded_records'][:5]}); use matching chromosome "
-                "names, windows.chrom_aliases, or windows.include_contigs/exclude_contigs",
+                f"excluded {counts['excluded_records'][:5]}, beyond a record's end "
+                f"{counts.get('off_contig', 0)}); use matching chromosome names and assembly, "
+                "windows.chrom_aliases, or windows.include_contigs/exclude_contigs",
                 path,
             )
         tables.append(peaks.assign(tasks=task))
@@ -374,7 +438,8 @@ def make_windows(
     label_width: int = 200,
     chrom_end: str = "pad",
     overlap_policy: str = "keep",
-    max_n_fraction: float = 1.0,
+    max_n_fraction: float = 0.1,
+    off_contig: str = "error",
     include_contigs: list[str] | None = None,
     exclude_contigs: list[str] | None = None,
     chrom_aliases: dict[str, str] | None = None,
@@ -386,11 +451,13 @@ def make_windows(
     Peak contig names are matched to FASTA records (exact, alias table, or an unambiguous
     ``Chr1``/``chr1``/``1`` match); peaks on contigs absent from the FASTA or on excluded
     contigs (organelles and unplaced scaffolds by default) are counted and skipped, an error
-    only if none of a task remain. Windows are made from the peaks of all tasks together:
-    exact duplicates (same chromosome and centre) are kept once and counted; overlapping
-    peaks follow ``overlap_policy``; windows with more than ``max_n_fraction`` non-ACGT bases
-    are dropped and counted. Each window is labelled with every task that has a peak centred
-    in its central ``label_width`` bp (see ``label_tasks``).
+    only if none of a task remain. Every peak is checked against its record's length: one
+    beyond the end is an error, or dropped and counted with ``off_contig="drop"``. Windows
+    are made from the peaks of all tasks together: exact duplicates (same chromosome and
+    centre) are kept once and counted; overlapping peaks follow ``overlap_policy``; windows
+    with more than ``max_n_fraction`` non-ACGT bases are dropped and counted. Each window is
+    labelled with every task that has a peak centred in its central ``label_width`` bp (see
+    ``label_tasks``).
 
     Parameters
     ----------
@@ -417,8 +484,13 @@ def make_windows(
     overlap_policy : {"keep", "merge", "strongest"}, default "keep"
         What to do with peaks whose intervals overlap (see ``resolve_overlaps``); applied to
         the peaks of all tasks together.
-    max_n_fraction : float, default 1.0
-        Largest fraction of N/IUPAC/padding allowed in a positive window (1.0: no cap).
+    max_n_fraction : float, default 0.1
+        Largest fraction of N/IUPAC/padding allowed in a positive window (1.0: no cap); the
+        same cap as the negatives' by default, so that N content cannot tell the classes
+        apart.
+    off_contig : {"error", "drop"}, default "error"
+        A peak lying beyond the end of its FASTA record (see ``check_on_contig``) stops the
+        run, or is dropped and counted (``off_contig`` in the summary).
     include_contigs : list of str, optional
         Regular expressions; when given, only matching records are used.
     exclude_contigs : list of str, optional
@@ -458,6 +530,8 @@ def make_windows(
             aliases=aliases,
             include=list(include_contigs or []),
             exclude=DEFAULT_EXCLUDE if exclude_contigs is None else list(exclude_contigs),
+            sizes=sizes,
+            off_contig=off_contig,
         )
         peaks, overlap_counts = resolve_overlaps(all_peaks, overlap_policy)
         windows = centre_windows(peaks, length)
@@ -468,6 +542,16 @@ def make_windows(
         kept = kept[~too_many_n]
         blacklisted = overlaps_blacklist(kept, blacklist)
         kept = kept[~blacklisted].reset_index(drop=True)
+        if kept.empty:
+            raise InputError(
+                f"no positive window left of {len(windows)}: {int(too_many_n.sum())} with more "
+                f"than windows.max_n_fraction {max_n_fraction} N/padding (windows of {length} "
+                f"bp on records of at most {max(sizes.values())} bp), "
+                f"{sum(c['dropped_at_end'] for c in by_chrom.values())} run off a record end "
+                f"(windows.chrom_end {chrom_end}), {int(blacklisted.sum())} in the blacklist; "
+                "use a shorter windows.length or fix the inputs",
+                fasta_path,
+            )
         kept["tasks"] = label_tasks(kept, all_peaks, length, label_width)
         order = {name: index for index, name in enumerate(sizes)}
         kept = kept.sort_values(
@@ -487,6 +571,7 @@ def make_windows(
         "length": length,
         "label_width": label_width,
         "chrom_end": chrom_end,
+        "off_contig_policy": off_contig,
         "overlap_policy": overlap_policy,
         **overlap_counts,
         "centred_on_summit": int(windows["used_summit"].sum()),

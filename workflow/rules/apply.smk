@@ -24,12 +24,15 @@ rule predict_sequences:
     log:
         "logs/predict_sequences/{dataset}/{model}/{name}.log",
     benchmark:
-        "benchmarks/predict_sequences/{dataset}/{model}/{name}.tsv"
+        "logs/benchmarks/predict_sequences/{dataset}/{model}/{name}.tsv"
     wildcard_constraints:
         name="[^/]+",
     conda:
         "../../envs/torch.yaml"
-    threads: 2
+    threads: rule_resource("predict_sequences", "threads")
+    resources:
+        mem_mb=rule_resource("predict_sequences", "mem_mb"),
+        runtime=rule_resource("predict_sequences", "runtime"),
     params:
         cfg=stage_params("predict"),
     script:
@@ -55,10 +58,13 @@ rule scan_genome:
     log:
         "logs/scan_genome/{dataset}/{model}.log",
     benchmark:
-        "benchmarks/scan_genome/{dataset}/{model}.tsv"
+        "logs/benchmarks/scan_genome/{dataset}/{model}.tsv"
     conda:
         "../../envs/torch.yaml"
-    threads: 2
+    threads: rule_resource("scan_genome", "threads")
+    resources:
+        mem_mb=rule_resource("scan_genome", "mem_mb"),
+        runtime=rule_resource("scan_genome", "runtime"),
     params:
         cfg=stage_params("scan", name=scan_name()),
     script:
@@ -84,12 +90,15 @@ rule score_variants:
     log:
         "logs/score_variants/{dataset}/{model}/{name}.log",
     benchmark:
-        "benchmarks/score_variants/{dataset}/{model}/{name}.tsv"
+        "logs/benchmarks/score_variants/{dataset}/{model}/{name}.tsv"
     wildcard_constraints:
         name=r"[^/]+(?<!\.skipped)",
     conda:
         "../../envs/torch.yaml"
-    threads: 2
+    threads: rule_resource("score_variants", "threads")
+    resources:
+        mem_mb=rule_resource("score_variants", "mem_mb"),
+        runtime=rule_resource("score_variants", "runtime"),
     params:
         cfg=stage_params("variants"),
     script:
@@ -113,7 +122,13 @@ rule export_model:
         ),
     log:
         "logs/export_model/{dataset}/{model}.log",
+    benchmark:
+        "logs/benchmarks/export_model/{dataset}/{model}.tsv"
     conda:
         "../../envs/torch.yaml"
+    threads: rule_resource("export_model", "threads")
+    resources:
+        mem_mb=rule_resource("export_model", "mem_mb"),
+        runtime=rule_resource("export_model", "runtime"),
     script:
         "../scripts/export_model.py"

@@ -1,7 +1,9 @@
 import ast
 import json
 import re
+import runpy
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 DATASETS = list(config["datasets"])
 # k-fold cross-validation (split.folds >= 3): from the split stage on, every fold of a dataset
@@ -43,16 +45,25 @@ def get_split_params(wildcards):
 
 MODELS = list(config["models"])
 SPLITS = ["train", "val", "test"]
-LIBRARY = Path(workflow.basedir) / "src" / "peakcnn"
+# This checkout (the rules' grandparent folder): the library beside it, also when the workflow
+# is used as a module of another workflow (whose own folder is workflow.basedir).
+PEAKCNN_DIR = Path(workflow.current_basedir.get_path_or_uri(secret_free=True)).parents[
+    1
+]
+LIBRARY = PEAKCNN_DIR / "src" / "peakcnn"
 
 
-def stage_params(section, **extra):
+def stage_params(section, keys=None, **extra):
     """One key-sorted JSON string of a config section (None: none) plus derived values.
 
-    Snakemake compares params as an unordered set of values, so separate params could swap
-    unnoticed; one canonical string cannot.
+    ``keys``: only these keys of the section (those the rule's code reads), so that editing
+    another one reruns nothing. Snakemake compares params as an unordered set of values, so
+    separate params could swap unnoticed; one canonical string cannot.
     """
-    return json.dumps({**config.get(section, {}), **extra}, sort_keys=True)
+    values = config.get(section, {})
+    if keys is not None:
+        values = {key: value for key, value in values.items() if key in keys}
+    return json.dumps({**values, **extra}, sort_keys=True)
 
 
 def get_source_params(kind):
@@ -60,6 +71,57 @@ def get_source_params(kind):
     return lambda wildcards: json.dumps(
         config["datasets"][wildcards.dataset][kind], sort_keys=True
     )
+
+
+def local_file(entry):
+    """The local file of a source entry (a path or ``file://`` URI); None for a download."""
+    source = entry["source"]
+    parsed = urlparse(source)
+    if parsed.scheme == "file":
+        return unquote(parsed.path)
+    return None if parsed.scheme in {"http", "https", "ftp"} else source
+
+
+def source_input(entry):
+    """Rule input of a source: its local file, so that a changed file reruns the fetch.
+
+    A download is no input: it reruns when its URL or sha256 in the config changes, or with
+    ``--forcerun fetch_genome fetch_peaks`` (docs/reruns.md).
+    """
+    path = local_file(entry)
+    return [path] if path else []
+
+
+def source_name(entry):
+    """How errors name a source: its local path, or its URL."""
+    return local_file(entry) or entry["source"]
+
+
+def get_user_files(wildcards):
+    """Params: fetched copy -> the user's genome or peak file, so that errors name the latter.
+
+    Fetching decompresses a file without changing its lines, so a line number holds for both.
+    """
+    dataset = config["datasets"][wildcards.dataset]
+    files = {
+        f"results/{wildcards.dataset}/genome/genome.fa": source_name(dataset["genome"])
+    }
+    for task, entry in dataset_tasks(wildcards.dataset).items():
+        files[f"results/{wildcards.dataset}/peaks/{task}.bed"] = source_name(entry)
+    return json.dumps(files, sort_keys=True)
+
+
+# Rule resources (threads, mem_mb, runtime in minutes) come from the config's `resources`
+# section (config/config.yaml): one entry per rule over `default`. Never rerun triggers.
+# Without any (a module given a config of its own without them): one thread, 2 GB, 30 min.
+UNSET_RESOURCES = {"threads": 1, "mem_mb": 2000, "runtime": 30}
+
+
+def rule_resource(rule, key):
+    """One resource of a rule: ``resources.<rule>.<key>``, else ``resources.default.<key>``."""
+    section = config.get("resources", {})
+    default = section.get("default", {}).get(key, UNSET_RESOURCES[key])
+    return section.get(rule, {}).get(key, default)
 
 
 def dataset_tasks(dataset):
@@ -71,6 +133,11 @@ def dataset_tasks(dataset):
 def get_task_source(wildcards):
     """Params function: one task's peak source entry as canonical JSON."""
     return json.dumps(dataset_tasks(wildcards.dataset)[wildcards.task], sort_keys=True)
+
+
+def get_task_input(wildcards):
+    """Input function: one task's local peak file (none for a download)."""
+    return source_input(dataset_tasks(wildcards.dataset)[wildcards.task])
 
 
 def get_task_peaks(wildcards):
@@ -152,13 +219,38 @@ def model_runs():
     ]
 
 
+# The `evaluate` settings evaluate_model reads: all but `baseline` (compare_models' alone).
+EVALUATE_SETTINGS = set(config["evaluate"]) - {"baseline"}
+
+
+# The `train` settings a model's training reads (peakcnn.train.train_model; for kmer_baseline
+# its _fit_kmer branch): its job gets only these, so that editing another one leaves it alone.
+# Models not listed read every setting.
+TRAIN_SETTINGS_READ = {
+    "kmer_baseline": {
+        "architecture",
+        "pos_weight",
+        "rc_average",
+        "max_shift",
+        "seed",
+        "device",
+        "calibration",
+    },
+}
+
+
 def get_train_params(wildcards):
-    """Training params of one run: the ``train`` section without ``seeds``, the run's seed.
+    """Training params of one run: the ``train`` settings its model reads, the run's seed.
 
     ``seeds`` is left out and the first seed's params are those of a single-seed config, so
     adding seeds trains the new runs only.
     """
-    train = {k: v for k, v in config["train"].items() if k != "seeds"}
+    read = TRAIN_SETTINGS_READ.get(wildcards.model)
+    train = {
+        k: v
+        for k, v in config["train"].items()
+        if k != "seeds" and (read is None or k in read)
+    }
     if wildcards.seedtag:
         train["seed"] = int(wildcards.seedtag.removeprefix("-seed"))
     train["architecture"] = get_architecture(wildcards.model)
@@ -199,3 +291,14 @@ def get_final_outputs():
                     outputs.append(f"{attribution}/motifs/matches.tsv")
             outputs += apply_outputs(run)  # workflow/rules/apply.smk
     return outputs
+
+
+# --- preflight (peakcnn.preflight) -----------------------------------------------------------
+# Stop before any job runs when a program the jobs call (bedtools) is missing, with one line
+# naming it and how to install it. With --use-conda the environments bring the programs.
+if not any(m.name == "CONDA" for m in workflow.deployment_settings.deployment_method):
+    _preflight = runpy.run_path(str(LIBRARY / "preflight.py"))
+    _programs = dict(_preflight["REQUIRED_PROGRAMS"])
+    if not config["homology"]["enabled"]:
+        _programs.pop("minimap2")
+    _preflight["check_programs"](_programs)

@@ -1,12 +1,26 @@
 rule fetch_genome:
-    """Download (or copy) the genome FASTA, verify its checksum, decompress and index it."""
+    """Download (or copy) the genome FASTA, verify its checksum, decompress and index it.
+
+    A local rule: downloads run where snakemake runs (compute nodes often have no internet).
+    """
+    input:
+        source=lambda wildcards: source_input(
+            config["datasets"][wildcards.dataset]["genome"]
+        ),
     output:
         fasta="results/{dataset}/genome/genome.fa",
         fai="results/{dataset}/genome/genome.fa.fai",
     log:
         "logs/fetch_genome/{dataset}.log",
+    benchmark:
+        "logs/benchmarks/fetch_genome/{dataset}.tsv"
+    localrule: True
     conda:
         "../../envs/data.yaml"
+    threads: rule_resource("fetch_genome", "threads")
+    resources:
+        mem_mb=rule_resource("fetch_genome", "mem_mb"),
+        runtime=rule_resource("fetch_genome", "runtime"),
     params:
         cfg=get_source_params("genome"),
     script:
@@ -14,13 +28,25 @@ rule fetch_genome:
 
 
 rule fetch_peaks:
-    """Download (or copy) one task's peak BED/narrowPeak file, verify its checksum, decompress it."""
+    """Download (or copy) one task's peak BED/narrowPeak file, verify its checksum, decompress it.
+
+    A local rule: downloads run where snakemake runs (compute nodes often have no internet).
+    """
+    input:
+        source=get_task_input,
     output:
         bed="results/{dataset}/peaks/{task}.bed",
     log:
         "logs/fetch_peaks/{dataset}/{task}.log",
+    benchmark:
+        "logs/benchmarks/fetch_peaks/{dataset}/{task}.tsv"
+    localrule: True
     conda:
         "../../envs/data.yaml"
+    threads: rule_resource("fetch_peaks", "threads")
+    resources:
+        mem_mb=rule_resource("fetch_peaks", "mem_mb"),
+        runtime=rule_resource("fetch_peaks", "runtime"),
     params:
         cfg=get_task_source,
     script:
@@ -47,10 +73,17 @@ rule make_windows:
         ),
     log:
         "logs/make_windows/{dataset}.log",
+    benchmark:
+        "logs/benchmarks/make_windows/{dataset}.tsv"
     conda:
         "../../envs/data.yaml"
+    threads: rule_resource("make_windows", "threads")
+    resources:
+        mem_mb=rule_resource("make_windows", "mem_mb"),
+        runtime=rule_resource("make_windows", "runtime"),
     params:
         tasks=lambda wildcards: list(dataset_tasks(wildcards.dataset)),
+        user_files=get_user_files,
         cfg=stage_params("windows"),
     script:
         "../scripts/make_windows.py"
@@ -69,8 +102,14 @@ rule split_windows:
         summary="results/{dataset}/split/summary.json",
     log:
         "logs/split_windows/{dataset}.log",
+    benchmark:
+        "logs/benchmarks/split_windows/{dataset}.tsv"
     conda:
         "../../envs/data.yaml"
+    threads: rule_resource("split_windows", "threads")
+    resources:
+        mem_mb=rule_resource("split_windows", "mem_mb"),
+        runtime=rule_resource("split_windows", "runtime"),
     params:
         cfg=get_split_params,
     script:
@@ -99,8 +138,14 @@ rule sample_negatives:
         ),
     log:
         "logs/sample_negatives/{dataset}.log",
+    benchmark:
+        "logs/benchmarks/sample_negatives/{dataset}.tsv"
     conda:
         "../../envs/data.yaml"
+    threads: rule_resource("sample_negatives", "threads")
+    resources:
+        mem_mb=rule_resource("sample_negatives", "mem_mb"),
+        runtime=rule_resource("sample_negatives", "runtime"),
     params:
         cfg=stage_params(
             "negatives",
@@ -132,8 +177,14 @@ rule build_dataset:
         ),
     log:
         "logs/build_dataset/{dataset}.log",
+    benchmark:
+        "logs/benchmarks/build_dataset/{dataset}.tsv"
     conda:
         "../../envs/data.yaml"
+    threads: rule_resource("build_dataset", "threads")
+    resources:
+        mem_mb=rule_resource("build_dataset", "mem_mb"),
+        runtime=rule_resource("build_dataset", "runtime"),
     params:
         tasks=lambda wildcards: list(dataset_tasks(base_dataset(wildcards.dataset))),
         cfg=stage_params(

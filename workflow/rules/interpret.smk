@@ -17,13 +17,15 @@ rule attribute_chunk:
     log:
         "logs/attribute_chunk/{dataset}/{model}/{chunk}.log",
     benchmark:
-        "benchmarks/attribute_chunk/{dataset}/{model}/{chunk}.tsv"
+        "logs/benchmarks/attribute_chunk/{dataset}/{model}/{chunk}.tsv"
     wildcard_constraints:
         chunk=r"\d+",
     conda:
         "../../envs/torch.yaml"
-    threads: 8
+    threads: rule_resource("attribute_chunk", "threads")
     resources:
+        mem_mb=rule_resource("attribute_chunk", "mem_mb"),
+        runtime=rule_resource("attribute_chunk", "runtime"),
         gpu=1,
     params:
         cfg=stage_params("attribute"),
@@ -48,10 +50,18 @@ rule compute_attributions:
             subcategory="{model}",
         ),
         qc="results/{dataset}/attribution/{model}/qc.json",
+        ohe="results/{dataset}/attribution/{model}/modisco/ohe.npz",
+        hypothetical="results/{dataset}/attribution/{model}/modisco/hypothetical.npz",
     log:
         "logs/compute_attributions/{dataset}/{model}.log",
+    benchmark:
+        "logs/benchmarks/compute_attributions/{dataset}/{model}.tsv"
     conda:
         "../../envs/torch.yaml"
+    threads: rule_resource("compute_attributions", "threads")
+    resources:
+        mem_mb=rule_resource("compute_attributions", "mem_mb"),
+        runtime=rule_resource("compute_attributions", "runtime"),
     params:
         cfg=stage_params("attribute"),
     script:
@@ -59,7 +69,7 @@ rule compute_attributions:
 
 
 rule find_motifs:
-    """modisco-lite patterns in the projected SHAP values, matched to JASPAR by TOMTOM."""
+    """modisco-lite patterns in the hypothetical SHAP contributions, matched to JASPAR by TOMTOM."""
     input:
         shap=rules.compute_attributions.output.shap,
         code=library_sources("motifs", "logs"),
@@ -81,10 +91,13 @@ rule find_motifs:
     log:
         "logs/find_motifs/{dataset}/{model}.log",
     benchmark:
-        "benchmarks/find_motifs/{dataset}/{model}.tsv"
+        "logs/benchmarks/find_motifs/{dataset}/{model}.tsv"
     conda:
         "../../envs/torch.yaml"
-    threads: 2
+    threads: rule_resource("find_motifs", "threads")
+    resources:
+        mem_mb=rule_resource("find_motifs", "mem_mb"),
+        runtime=rule_resource("find_motifs", "runtime"),
     params:
         cfg=stage_params("motifs"),
     script:
@@ -114,9 +127,17 @@ rule compare_models:
         ),
     log:
         "logs/compare_models/{dataset}.log",
+    benchmark:
+        "logs/benchmarks/compare_models/{dataset}.tsv"
     conda:
         "../../envs/torch.yaml"
+    threads: rule_resource("compare_models", "threads")
+    resources:
+        mem_mb=rule_resource("compare_models", "mem_mb"),
+        runtime=rule_resource("compare_models", "runtime"),
     params:
-        cfg=stage_params("evaluate", models=MODELS),
+        cfg=stage_params(
+            "evaluate", keys={"baseline", "bootstrap", "seed"}, models=MODELS
+        ),
     script:
         "../scripts/compare_models.py"

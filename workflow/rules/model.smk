@@ -22,11 +22,13 @@ rule train_model:
     log:
         "logs/train_model/{dataset}/{model}{seedtag}.log",
     benchmark:
-        "benchmarks/train_model/{dataset}/{model}{seedtag}.tsv"
+        "logs/benchmarks/train_model/{dataset}/{model}{seedtag}.tsv"
     conda:
         "../../envs/torch.yaml"
-    threads: 8
+    threads: rule_resource("train_model", "threads")
     resources:
+        mem_mb=rule_resource("train_model", "mem_mb"),
+        runtime=rule_resource("train_model", "runtime"),
         gpu=1,
     params:
         cfg=get_train_params,
@@ -44,6 +46,11 @@ rule evaluate_model:
         regions=rules.split_windows.output.regions,
         fasta=from_dataset("genome/genome.fa"),
         fai=from_dataset("genome/genome.fa.fai"),
+        homology=lambda wildcards: (
+            HOMOLOGY_TABLE.format(dataset=wildcards.dataset)
+            if config["homology"]["enabled"]
+            else []
+        ),
         code=library_sources("evaluate"),
     output:
         metrics="results/{dataset}/eval/{model}{seedtag}/metrics.json",
@@ -104,11 +111,16 @@ rule evaluate_model:
         ),
     log:
         "logs/evaluate_model/{dataset}/{model}{seedtag}.log",
+    benchmark:
+        "logs/benchmarks/evaluate_model/{dataset}/{model}{seedtag}.tsv"
     conda:
         "../../envs/torch.yaml"
-    threads: 2
+    threads: rule_resource("evaluate_model", "threads")
+    resources:
+        mem_mb=rule_resource("evaluate_model", "mem_mb"),
+        runtime=rule_resource("evaluate_model", "runtime"),
     params:
-        cfg=stage_params("evaluate"),
+        cfg=stage_params("evaluate", keys=EVALUATE_SETTINGS),
     script:
         "../scripts/evaluate_model.py"
 
@@ -134,8 +146,14 @@ rule select_model:
         ),
     log:
         "logs/select_model/{dataset}.log",
+    benchmark:
+        "logs/benchmarks/select_model/{dataset}.tsv"
     conda:
         "../../envs/torch.yaml"
+    threads: rule_resource("select_model", "threads")
+    resources:
+        mem_mb=rule_resource("select_model", "mem_mb"),
+        runtime=rule_resource("select_model", "runtime"),
     params:
         cfg=stage_params(
             "select",
@@ -167,8 +185,14 @@ rule summarise_folds:
         summary="results/{dataset}/folds/summary.json",
     log:
         "logs/summarise_folds/{dataset}.log",
+    benchmark:
+        "logs/benchmarks/summarise_folds/{dataset}.tsv"
     conda:
         "../../envs/data.yaml"
+    threads: rule_resource("summarise_folds", "threads")
+    resources:
+        mem_mb=rule_resource("summarise_folds", "mem_mb"),
+        runtime=rule_resource("summarise_folds", "runtime"),
     params:
         folds=FOLDS,
         models=MODELS,

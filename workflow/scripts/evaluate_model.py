@@ -28,6 +28,7 @@ evaluate_model(
     fasta_path=snakemake.input.fasta,
     robustness_path=snakemake.output.robustness,
     robustness_plot_path=snakemake.output.robustness_plot,
+    homology_path=snakemake.input.homology or None,
     threads=snakemake.threads,
     **json.loads(snakemake.params.cfg),
 )

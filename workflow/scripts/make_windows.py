@@ -9,7 +9,7 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src")) 
 from peakcnn.logs import log_to_file
 from peakcnn.windows import make_windows
 
-log_to_file(snakemake.log[0])
+log_to_file(snakemake.log[0], sources=json.loads(snakemake.params.user_files))
 make_windows(
     peaks_path=dict(zip(snakemake.params.tasks, snakemake.input.peaks, strict=True)),
     all_peaks_path=snakemake.output.all_peaks,

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from peakcnn.calibration import CHECKPOINT_KEY, calibrated_probabilities, calibration_of
 from peakcnn.errors import InputError
 from peakcnn.inference import predict_logits
 from peakcnn.model import build_model
@@ -49,7 +50,11 @@ class ModelMetadata:
     alphabet : str
         Order of the one-hot channels.
     thresholds : list of float or None
-        Per-task probability threshold chosen on validation (``metrics.json``), if known.
+        Per-task probability threshold chosen on validation (``metrics.json``), if known; on
+        the calibrated probabilities when the model carries temperatures.
+    temperatures, biases : list of float or None
+        Per-task calibration fitted on validation (stored in ``model.pt``): probabilities
+        are ``sigmoid(logit / T + b)``; None: the raw ``sigmoid(logit)``.
     rc_average : bool
         The model averages its logits over both strands.
     training_data_sha256 : str or None
@@ -63,6 +68,8 @@ class ModelMetadata:
     tasks: list[str]
     alphabet: str = ALPHABET
     thresholds: list[float] | None = None
+    temperatures: list[float] | None = None
+    biases: list[float] | None = None
     rc_average: bool = False
     training_data_sha256: str | None = None
     hyperparameters: dict = field(default_factory=dict)
@@ -131,6 +138,15 @@ class LoadedModel:
         if not parts:
             return np.zeros((0, len(self.tasks)), dtype=np.float32)
         return np.concatenate(parts).astype(np.float32, copy=False)
+
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities (float64) of logits (n, T): ``sigmoid(logit / T + b)``."""
+        meta = self.metadata
+        return calibrated_probabilities(
+            logits,
+            None if meta.temperatures is None else np.asarray(meta.temperatures),
+            None if meta.biases is None else np.asarray(meta.biases),
+        )
 
 
 def file_sha256(path: str | Path) -> str:
@@ -246,6 +262,7 @@ def _load_checkpoint_file(path: Path, device: torch.device, data_hash: bool) -> 
     sidecars = run_files(path)
     n_tasks = int(hyperparameters.get("n_tasks", 1))
     tasks = _task_names(sidecars.get("split"), n_tasks)
+    calibration = calibration_of(checkpoint.get(CHECKPOINT_KEY), n_tasks, str(path))
     metadata = ModelMetadata(
         name=checkpoint["name"],
         length=int(hyperparameters["length"]),
@@ -253,6 +270,8 @@ def _load_checkpoint_file(path: Path, device: torch.device, data_hash: bool) -> 
         thresholds=(
             thresholds_from_metrics(sidecars["metrics"], tasks) if "metrics" in sidecars else None
         ),
+        temperatures=None if calibration is None else calibration[0].tolist(),
+        biases=None if calibration is None else calibration[1].tolist(),
         rc_average=bool(hyperparameters.get("rc_average", False)),
         training_data_sha256=(
             file_sha256(sidecars["train"]) if data_hash and "train" in sidecars else None
@@ -348,13 +367,15 @@ def load_model(
         loaded.metadata.thresholds = [float(threshold)] * len(loaded.tasks)
     meta = loaded.metadata
     logger.info(
-        "model %s (%s, %s): %d bp windows, tasks %s, thresholds %s%s",
+        "model %s (%s, %s): %d bp windows, tasks %s, thresholds %s, calibration T %s b %s%s",
         target,
         loaded.kind,
         meta.name,
         meta.length,
         meta.tasks,
         meta.thresholds,
+        meta.temperatures,
+        meta.biases,
         ", averaged over both strands" if meta.rc_average else "",
     )
     return loaded

@@ -27,7 +27,6 @@ from peakcnn.apply.sequences import (
     read_fasta,
 )
 from peakcnn.errors import InputError
-from peakcnn.inference import sigmoid
 from peakcnn.io import atomic_path
 from peakcnn.logs import throughput
 
@@ -60,10 +59,10 @@ def window_logits(model: LoadedModel, x: np.ndarray, both_strands: bool = False)
 
 
 def score_columns(model: LoadedModel, logits: np.ndarray) -> pd.DataFrame:
-    """``probability_<task>`` and ``logit_<task>`` columns of a block of logits."""
-    columns = {}
+    """``probability_<task>`` (calibrated) and ``logit_<task>`` (raw) columns of logits."""
+    columns, probabilities = {}, model.probabilities(logits)
     for t, task in enumerate(model.tasks):
-        columns[f"probability_{task}"] = sigmoid(logits[:, t].astype(np.float64))
+        columns[f"probability_{task}"] = probabilities[:, t]
         columns[f"logit_{task}"] = logits[:, t]
     return pd.DataFrame(columns)
 

@@ -30,7 +30,6 @@ from peakcnn.apply.sequences import check_genome, match_contigs, read_bed
 from peakcnn.encode import encode_bytes
 from peakcnn.errors import InputError
 from peakcnn.genome import chromosome_sizes, open_fasta, record_layout
-from peakcnn.inference import sigmoid
 from peakcnn.io import atomic_path
 from peakcnn.logs import throughput
 
@@ -181,7 +180,7 @@ def scan_genome(
             for bin_starts, bin_ends in bins(start, end, stride, chunk):
                 window_starts = (bin_starts + bin_ends) // 2 - model.length // 2
                 x, counts = encode_bytes(data, window_starts, model.length, layout)
-                probabilities = sigmoid(window_logits(model, x, both_strands).astype(np.float64))
+                probabilities = model.probabilities(window_logits(model, x, both_strands))
                 for t in range(len(model.tasks)):
                     values = probabilities[:, t]
                     bigwigs[t].addEntries(

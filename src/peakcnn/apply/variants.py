@@ -33,7 +33,6 @@ from peakcnn.contigs import reconcile_names
 from peakcnn.encode import encode_bytes
 from peakcnn.errors import InputError
 from peakcnn.genome import chromosome_bytes, fasta_descriptions, open_fasta
-from peakcnn.inference import sigmoid
 from peakcnn.io import atomic_path
 from peakcnn.logs import throughput
 
@@ -373,6 +372,7 @@ def _fields(variant: Variant) -> list:
 def _score_table(model: LoadedModel, variants, keep: list[int], logits: dict) -> pd.DataFrame:
     """Long table: one row per scored variant and task."""
     rows = []
+    probabilities = {allele: model.probabilities(logits[allele][keep]) for allele in logits}
     for t, task in enumerate(model.tasks):
         ref, alt = (
             logits["ref"][keep, t].astype(np.float64),
@@ -383,8 +383,8 @@ def _score_table(model: LoadedModel, variants, keep: list[int], logits: dict) ->
             columns=[*VARIANT_COLUMNS, "note"],
         )
         frame["task"] = task
-        frame["ref_probability"] = sigmoid(ref)
-        frame["alt_probability"] = sigmoid(alt)
+        frame["ref_probability"] = probabilities["ref"][:, t]
+        frame["alt_probability"] = probabilities["alt"][:, t]
         frame["probability_difference"] = frame["alt_probability"] - frame["ref_probability"]
         frame["logit_difference"] = alt - ref
         frame["log2_odds_ratio"] = (alt - ref) / math.log(2)

@@ -1,1 +1,1 @@
-"""The ``peakcnn`` command line."""
+"""The ``peakcnn`` command: one module per subcommand, each with ``add_parser`` and ``run``."""

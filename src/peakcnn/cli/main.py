@@ -1,6 +1,8 @@
-"""``peakcnn`` console script: one subcommand per module of ``peakcnn.cli``.
+"""``peakcnn`` entry point: builds one argparse subcommand per module of ``SUBCOMMANDS``.
 
-Each module ``peakcnn.cli.<name>`` defines ``add_parser(subparsers)`` and ``run(args) -> int``.
+A subcommand module ``peakcnn.cli.<name>`` defines ``add_parser(subparsers)``, which adds its
+parser as ``subparsers.add_parser("<name>", ...)``, and ``run(args) -> int``, the exit status.
+Bad input raised as :class:`peakcnn.errors.InputError` ends the command with one line.
 """
 
 from __future__ import annotations
@@ -9,22 +11,37 @@ import argparse
 import importlib
 import sys
 
-SUBCOMMANDS = ["predict", "scan", "variants", "export"]
+from peakcnn import __version__
+from peakcnn.errors import InputError
+
+#: Subcommand modules of peakcnn.cli, in the order ``peakcnn --help`` lists them.
+SUBCOMMANDS = ["init", "predict", "scan", "variants", "export", "serve"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Return the top-level parser with every subcommand's parser."""
-    parser = argparse.ArgumentParser(prog="peakcnn", description=__doc__.splitlines()[0])
-    subparsers = parser.add_subparsers(dest="command", required=True)
+    """Build the ``peakcnn`` parser: each subcommand sets ``args.run`` to its module's ``run``."""
+    parser = argparse.ArgumentParser(
+        prog="peakcnn",
+        description="peakcnn: peaks + genome to a trained, evaluated and explained CNN. "
+        "The workflow itself runs with snakemake; these commands help around it.",
+    )
+    parser.add_argument("--version", action="version", version=f"peakcnn {__version__}")
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     for name in SUBCOMMANDS:
-        importlib.import_module(f"peakcnn.cli.{name}").add_parser(subparsers)
+        module = importlib.import_module(f"peakcnn.cli.{name}")
+        module.add_parser(subparsers)
+        subparsers.choices[name].set_defaults(run=module.run)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse the command line and run the chosen subcommand; return its exit code."""
+    """Run ``peakcnn`` with ``argv`` (default: the command line); bad input exits 2 in one line."""
     args = build_parser().parse_args(argv)
-    return importlib.import_module(f"peakcnn.cli.{args.command}").run(args)
+    try:
+        return args.run(args)
+    except InputError as error:
+        print(f"peakcnn: error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
