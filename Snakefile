@@ -46,6 +46,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/homology.smk"
 include: "workflow/rules/model.smk"
 include: "workflow/rules/interpret.smk"
+include: "workflow/rules/apply.smk"
 
 
 rule all:

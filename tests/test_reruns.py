@@ -79,14 +79,23 @@ CONFIG_EDITS = [
     (("select", "metric"), "auprc", "select_model"),
     (("attribute", "n_shuffles"), 3, "attribute_chunk"),
     (("motifs", "central_bp"), 100, "find_motifs"),
+    (("scan", "stride"), 50, "scan_genome"),
 ]
 
 
 def test_every_config_section_has_an_edit_above():
     # `models` adds or removes whole chains of jobs rather than changing one stage;
-    # `resources` changes no result (test_editing_resources_plans_nothing).
+    # `resources` changes no result (test_editing_resources_plans_nothing). predict and
+    # variants run nothing without input files, and export has no setting but which model:
+    # like `models`, they add or remove jobs.
     edited = {keys[0] for keys, _, _ in CONFIG_EDITS}
-    assert edited == set(SCHEMA["properties"]) - {"models", "resources"}
+    assert edited == set(SCHEMA["properties"]) - {
+        "models",
+        "resources",
+        "predict",
+        "variants",
+        "export",
+    }
 
 
 def test_editing_resources_plans_nothing(tiny_run):

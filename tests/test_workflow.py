@@ -170,6 +170,8 @@ def test_editing_train_settings_reruns_train_and_downstream_only(finished_run):
             "attribute_chunk",
             "compute_attributions",
             "find_motifs",
+            "scan_genome",  # workflow/rules/apply.smk
+            "export_model",
             "all",
         }
     finally:

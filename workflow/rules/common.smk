@@ -289,6 +289,7 @@ def get_final_outputs():
                     attribution = f"results/{run}/attribution/{model}"
                     outputs.append(f"{attribution}/shap.npz")
                     outputs.append(f"{attribution}/motifs/matches.tsv")
+            outputs += apply_outputs(run)  # workflow/rules/apply.smk
     return outputs
 
 

@@ -23,8 +23,10 @@ from peakcnn.apply.sequences import (
     encode_regions,
     log_resized,
     match_contigs,
+    read_bed,
     read_fasta,
 )
+from peakcnn.errors import InputError
 from peakcnn.io import atomic_path
 from peakcnn.logs import throughput
 
@@ -197,3 +199,42 @@ def _bed_rows(model: LoadedModel, out: pd.DataFrame) -> pd.DataFrame:
     bed["score"] = np.rint(1000 * probabilities.max(axis=1).to_numpy()).astype(int)
     bed["strand"] = "."
     return pd.concat([bed, probabilities], axis=1)
+
+
+#: File name endings read as FASTA by ``predict_file`` (anything else is BED).
+FASTA_ENDINGS = (".fa", ".fasta", ".fna", ".fa.gz", ".fasta.gz", ".fna.gz")
+
+
+def predict_file(
+    model: LoadedModel,
+    path: str,
+    tsv_path: str,
+    genome: str | None = None,
+    *,
+    both_strands: bool = False,
+) -> int:
+    """Score a FASTA file's records, or a BED file's regions on ``genome`` (by its ending).
+
+    Parameters
+    ----------
+    model : LoadedModel
+    path : str
+        FASTA (``FASTA_ENDINGS``) or BED file.
+    tsv_path : str
+        Output TSV (see ``predict_fasta`` and ``predict_regions``).
+    genome : str, optional
+        Indexed genome FASTA; required for BED input.
+    both_strands : bool, default False
+        Average each window with its reverse complement.
+
+    Returns
+    -------
+    int
+        Number of sequences or regions scored.
+    """
+    if path.endswith(FASTA_ENDINGS):
+        return predict_fasta(model, path, tsv_path, both_strands=both_strands)
+    if genome is None:
+        raise InputError("a BED input needs the genome its coordinates refer to", path)
+    regions = region_table(read_bed(path), genome, path)
+    return predict_regions(model, regions, genome, tsv_path, source=path, both_strands=both_strands)

@@ -19,13 +19,14 @@ import logging
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from peakcnn.apply.loading import LoadedModel
-from peakcnn.apply.predict import window_logits
-from peakcnn.apply.sequences import check_genome, match_contigs
+from peakcnn.apply.predict import region_table, window_logits
+from peakcnn.apply.sequences import check_genome, match_contigs, read_bed
 from peakcnn.encode import encode_bytes
 from peakcnn.errors import InputError
 from peakcnn.genome import chromosome_sizes, open_fasta, record_layout
@@ -36,6 +37,8 @@ logger = logging.getLogger(__name__)
 
 #: Windows encoded and scored at a time.
 CHUNK = 4096
+#: Split names of a split ``regions.bed`` (scan one split's regions by its name).
+SPLIT_NAMES = ("train", "val", "test")
 
 
 @dataclass
@@ -255,3 +258,93 @@ def _write_calls(handle, regions: list[CalledRegion], task: str) -> int:
         for r in regions
     )
     return len(regions)
+
+
+def split_regions(path: str, genome: str, split: str | None = None) -> pd.DataFrame:
+    """Regions of a BED file to scan, reconciled to genome records.
+
+    With ``split``, only the rows of a split ``regions.bed`` whose 4th column names it.
+    """
+    table = read_bed(path)
+    if split is not None:
+        table = table[table["name"] == split]
+        if table.empty:
+            raise InputError(f"no {split!r} rows (4th column) in this split regions file", path)
+    return region_table(table, genome, path)
+
+
+def scan_to_folder(
+    model: LoadedModel,
+    genome: str,
+    folder: str,
+    summary_path: str,
+    *,
+    name: str,
+    stride: int,
+    regions: str | None = None,
+    contigs: list[str] | None = None,
+    both_strands: bool = False,
+) -> pd.DataFrame:
+    """Scan into ``<folder>/<name>.*`` (see ``scan_genome``) and write a per-task summary TSV.
+
+    Parameters
+    ----------
+    model : LoadedModel
+    genome : str
+        Indexed, uncompressed genome FASTA.
+    folder : str
+        Output folder (created).
+    summary_path : str
+        TSV, one row per task: what was scanned, windows, threshold, called regions and bp.
+    name : str
+        Output prefix within ``folder``: a split name (``train``, ``val``, ``test``: only the
+        rows of ``regions`` naming it are scanned), ``genome``, or a BED file's stem.
+    stride : int
+        Bin size and step in bp.
+    regions : str, optional
+        BED file (or a split ``regions.bed``) of the regions to scan; None = whole contigs.
+    contigs : list of str, optional
+        Without ``regions``: the contigs to scan (default: all).
+    both_strands : bool, default False
+        Average each window with its reverse complement.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The summary table.
+    """
+    table = None
+    if regions is not None:
+        table = split_regions(regions, genome, name if name in SPLIT_NAMES else None)
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    prefix = str(Path(folder) / name)
+    summary = scan_genome(
+        model,
+        genome,
+        prefix,
+        stride=stride,
+        contigs=None if table is not None else contigs or None,
+        regions=table,
+        both_strands=both_strands,
+    )
+    called = pd.read_csv(
+        f"{prefix}.called.bed", sep="\t", header=None, usecols=[1, 2, 6], names=["s", "e", "task"]
+    )
+    rows = [
+        {
+            "task": task,
+            "scanned": name,
+            "bases": summary["bases"],
+            "stride": stride,
+            "windows": summary["windows"],
+            "padded_windows": summary["padded_windows"],
+            "threshold": model.metadata.thresholds[t],
+            "called_regions": summary["called_regions"][task],
+            "called_bp": int((called.e - called.s)[called.task == task].sum()),
+        }
+        for t, task in enumerate(model.tasks)
+    ]
+    out = pd.DataFrame(rows)
+    with atomic_path(summary_path) as tmp:
+        out.to_csv(tmp, sep="\t", index=False)
+    return out

@@ -1,0 +1,109 @@
+# Functions of the apply rules (workflow/rules/apply.smk): models, inputs and final outputs
+# of the config sections predict, scan, variants and export.
+
+# Suffixes taken off an input file's name to name its outputs.
+INPUT_SUFFIXES = (".gz", ".bgz", ".vcf", ".tsv", ".txt", ".bed", ".narrowPeak")
+INPUT_SUFFIXES += (".fa", ".fasta", ".fna")
+
+
+def apply_model(section):
+    """The model a section applies: its ``model``, or the first of ``models``."""
+    model = config.get(section, {}).get("model") or MODELS[0]
+    if model not in MODELS:
+        raise ValueError(
+            f"{section}.model {model!r} must be one of the models {MODELS}"
+        )
+    return model
+
+
+def input_stem(path):
+    """Output name of an input file: its name without the known suffixes."""
+    name = Path(path).name
+    while name.endswith(INPUT_SUFFIXES):
+        name = name[: name.rindex(".")]
+    return name
+
+
+def apply_inputs(section, key, dataset):
+    """Output name -> path of a section's input files for one dataset (list or by dataset)."""
+    files = config.get(section, {}).get(key) or []
+    if isinstance(files, dict):
+        files = files.get(dataset, [])
+    named = {}
+    for path in files:
+        stem = input_stem(path)
+        if stem in named:
+            raise ValueError(
+                f"{section}.{key}: {named[stem]} and {path} both write {stem}.*"
+            )
+        named[stem] = path
+    return named
+
+
+def apply_sources(scripts_need):
+    """Library sources of peakcnn.apply, of every peakcnn module it imports, and those of
+    ``scripts_need`` (the ``library_sources`` of what the rule's script imports itself).
+    """
+    package = LIBRARY / "apply"
+    stems = set()
+    for source in package.glob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            imported = getattr(node, "module", None) or ""
+            if isinstance(node, ast.ImportFrom) and imported.startswith("peakcnn."):
+                stem = imported.split(".")[1]
+                if stem != "apply" and (LIBRARY / f"{stem}.py").exists():
+                    stems.add(stem)
+    files = {*map(str, package.glob("*.py")), *library_sources(*stems), *scripts_need}
+    return sorted(files)
+
+
+def scan_name():
+    """Output prefix of the scan: the split scanned, the BED's stem, or ``genome``."""
+    regions = config.get("scan", {}).get("regions", "test")
+    if regions in SPLITS or regions is None:
+        return regions or "genome"
+    return input_stem(regions)
+
+
+def get_scan_regions(wildcards):
+    """Input function: the BED of regions to scan (a split's regions.bed), or none."""
+    regions = config.get("scan", {}).get("regions", "test")
+    if regions is None:
+        return []
+    if regions in SPLITS:
+        return f"results/{wildcards.dataset}/split/regions.bed"
+    return regions
+
+
+def get_apply_input(section, key):
+    """Input function: the input file behind one ``{name}`` output of a section."""
+    return lambda wildcards: apply_inputs(
+        section, key, base_dataset(wildcards.dataset)
+    )[wildcards.name]
+
+
+MODEL_FILES = {
+    "model": "results/{dataset}/models/{model}/model.pt",
+    "metrics": "results/{dataset}/eval/{model}/metrics.json",
+    "val": "results/{dataset}/dataset/val.npz",
+}
+
+
+def apply_outputs(run):
+    """Final targets of the apply sections for one run (``get_final_outputs`` adds them)."""
+    dataset = base_dataset(run)
+    outputs = []
+    for stem in apply_inputs("predict", "inputs", dataset):
+        outputs.append(
+            f"results/{run}/apply/{apply_model('predict')}/predict/{stem}.tsv"
+        )
+    if config.get("scan", {}).get("enabled", True):
+        outputs.append(f"results/{run}/apply/{apply_model('scan')}/scan.tsv")
+    for stem in apply_inputs("variants", "vcfs", dataset):
+        outputs.append(
+            f"results/{run}/apply/{apply_model('variants')}/variants/{stem}.tsv"
+        )
+    if config.get("export", {}).get("enabled", True):
+        model = apply_model("export")
+        outputs.append(f"results/{run}/apply/{model}/export/{model}.export.json")
+    return outputs
