@@ -31,7 +31,7 @@ from peakcnn.encode import encode_bytes
 from peakcnn.errors import InputError
 from peakcnn.genome import chromosome_sizes, open_fasta, record_layout
 from peakcnn.io import atomic_path
-from peakcnn.logs import throughput
+from peakcnn.logs import progress, throughput
 
 logger = logging.getLogger(__name__)
 
@@ -174,6 +174,9 @@ def scan_genome(
             graphs.append(graph)
         called = open(stack.enter_context(atomic_path(f"{prefix}.called.bed")), "w")
         stack.callback(called.close)
+        total = sum(-(-(end - start) // stride) for _, start, end in intervals)
+        bar = progress(total, "scan", "windows")  # a live bar on a terminal only
+        stack.callback(bar.close)
         for chrom, start, end in intervals:
             layout = record_layout(fasta, chrom)
             open_calls: list[CalledRegion | None] = [None] * len(model.tasks)
@@ -196,6 +199,7 @@ def scan_genome(
                     calls[model.tasks[t]] += _write_calls(called, closed, model.tasks[t])
                 summary["padded_windows"] += int((counts[:, 2] > 0).sum())
                 rate["count"] += len(bin_starts)
+                bar.update(len(bin_starts))
             for t, region in enumerate(open_calls):
                 calls[model.tasks[t]] += _write_calls(
                     called, [region] if region else [], model.tasks[t]
