@@ -386,8 +386,11 @@ MODULE_RULES = {
     "split_windows",
     "sample_negatives",
     "build_dataset",
+    "homology_check",
     "train_model",
     "evaluate_model",
     "compare_models",
     "select_model",
+    "scan_genome",
+    "export_model",
 }
