@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 
 import numpy as np
@@ -320,7 +321,8 @@ def split_windows(
         )
     sizes = chromosome_sizes(fasta_path)
     positives = read_bed(positives_path, WINDOW_COLUMNS)
-    method, regions = split_regions(
+    regions_with = functools.partial(
+        split_regions,
         sizes,
         set(positives["chrom"]),
         method=method,
@@ -328,12 +330,11 @@ def split_windows(
         test_chroms=list(test_chroms or []),
         val_fraction=val_fraction,
         test_fraction=test_fraction,
-        gap=gap,
         folds=folds,
         fold=fold,
-        random_block=random_block,
         seed=seed,
     )
+    method, regions = regions_with(gap=gap, random_block=random_block)
     positives["split"] = assign_splits(positives, regions)
     in_gap = positives["split"] == ""
     counts = positives.loc[~in_gap, "split"].value_counts()
@@ -347,19 +348,10 @@ def split_windows(
     }
     empty = [split for split in SPLITS if summary["positives"][split] == 0]
     if empty:
-        _, smallest_gap = split_regions(
-            sizes,
-            set(positives["chrom"]),
-            method=method,
-            val_chroms=list(val_chroms or []),
-            test_chroms=list(test_chroms or []),
-            val_fraction=val_fraction,
-            test_fraction=test_fraction,
+        _, smallest_gap = regions_with(
+            method=method,  # as resolved from auto
             gap=window_length,
-            folds=folds,
-            fold=fold,
             random_block=max(random_block, window_length + 1),
-            seed=seed,
         )
         gap_is_cause = set(assign_splits(positives, smallest_gap)) >= set(SPLITS)
         raise InputError(

@@ -55,3 +55,12 @@ def run_reporting_errors(command: str, body: Callable[[], int]) -> int:
     except InputError as error:
         print(f"peakcnn {command}: error: {error}", file=sys.stderr)
         return 2
+
+
+def add_both_strands_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--both-strands``: average each window with its reverse complement."""
+    parser.add_argument(
+        "--both-strands",
+        action="store_true",
+        help="average each window with its reverse complement (built in for rc_average models)",
+    )

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from peakcnn.apply.cli import add_model_arguments, model_from_args, run_reporting_errors
+from peakcnn.apply.cli import (
+    add_both_strands_argument,
+    add_model_arguments,
+    model_from_args,
+    run_reporting_errors,
+)
 from peakcnn.errors import InputError
 
 
@@ -31,11 +36,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--chunk", type=int, default=CHUNK, help=f"windows per batch (default {CHUNK})"
     )
-    parser.add_argument(
-        "--both-strands",
-        action="store_true",
-        help="average each window with its reverse complement (built in for rc_average models)",
-    )
+    add_both_strands_argument(parser)
     return parser
 
 
