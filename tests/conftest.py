@@ -54,11 +54,13 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     Shared by the workflow, rerun and SLURM tests (the run takes one to two minutes). A test
     that edits its config or library files restores them, contents and mtimes.
     """
+    from golden import keep_pristine_copy
     from helpers import make_tiny_project, snakemake
 
     workdir = make_tiny_project(tmp_path_factory.mktemp("tiny_run"))
     result = snakemake(workdir)
     assert result.returncode == 0, result.stderr[-5000:]
+    keep_pristine_copy(workdir)  # for tests/test_golden.py, before any test adds outputs
     return workdir
 
 

@@ -1,0 +1,101 @@
+"""The tiny run's outputs, file by file, against the stored golden manifest.
+
+``tests/data/golden/tiny.json`` pins every output of the session's tiny run (``tiny_run`` in
+tests/conftest.py, compared as it was right after the run, before other tests add outputs);
+tests/golden.py says how each kind of file is reduced and what is left out and why.
+
+Regenerate the stored manifest with::
+
+    PEAKCNN_UPDATE_GOLDEN=1 python3 -m pytest -q tests/test_golden.py
+
+which rewrites the file (and ``tiny.libraries.json`` beside it: the torch, NumPy, ... versions it
+was made with, named in a failure's message), lists what changed and fails once so that the
+change is reviewed (``git diff tests/data/golden/``); run it again without the variable to see
+it pass.
+
+Regenerating is legitimate only for an intended change of outputs: a new or removed output
+file or field, a fixed bug that changes numbers, a changed default, a new version of torch,
+NumPy or another library that changes floats (record which, in the commit message). It is
+never legitimate for a refactoring (moving modules, renaming internals, splitting functions):
+a refactoring reproduces every output exactly, and a difference is a bug in it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+from golden import (
+    GOLDEN,
+    UPDATE,
+    build_manifest,
+    differences,
+    library_changes,
+    pristine_results,
+    read_manifest,
+    write_libraries,
+    write_manifest,
+)
+
+pytestmark = pytest.mark.workflow
+
+#: How many differences a failure lists.
+SHOWN = 20
+
+
+def test_tiny_run_outputs_match_the_golden_manifest(tiny_run):
+    """Every output of the tiny run, as pinned in tests/data/golden/tiny.json.
+
+    On a mismatch the first 20 differing entries are listed (``missing``, ``new`` or
+    ``changed``, named ``<file>::<part>``). Regenerate with
+    ``PEAKCNN_UPDATE_GOLDEN=1 python3 -m pytest -q tests/test_golden.py`` only for an intended
+    change of outputs (a new output, a bug fix, a new library version that changes floats),
+    never to make a refactoring pass: a refactoring must reproduce every output exactly.
+    """
+    manifest = build_manifest(pristine_results(tiny_run), tiny_run)
+    if os.environ.get(UPDATE) == "1":
+        changed = differences(read_manifest(), manifest) if GOLDEN.exists() else ["(new file)"]
+        write_manifest(manifest)
+        write_libraries()
+        pytest.fail(
+            f"{UPDATE}=1: rewrote {GOLDEN} ({len(manifest)} entries, {len(changed)} changed; "
+            "review `git diff` and run again without the variable):\n" + "\n".join(changed)
+        )
+    assert GOLDEN.exists(), f"{GOLDEN} is missing: create it with {UPDATE}=1 (see this module)"
+    found = differences(read_manifest(), manifest)
+    assert not found, (
+        f"{len(found)} entries differ from {GOLDEN} (first {SHOWN}):\n"
+        + "\n".join(found[:SHOWN])
+        + f"\nLibraries since the manifest was made: {library_changes() or 'none changed'}."
+        + f"\nA refactoring must reproduce these outputs; regenerate with {UPDATE}=1 only for "
+        "an intended change of outputs (tests/test_golden.py)."
+    )
+
+
+def test_the_manifest_notices_a_changed_output_and_ignores_timings(tiny_run, tmp_path):
+    """A changed float, array or BED line is listed; a changed timing is not."""
+    results = tmp_path / "results"
+    shutil.copytree(pristine_results(tiny_run), results)
+    before = build_manifest(results, tiny_run)
+    train = results / "tiny/models/basset/train.json"
+    stats = json.loads(train.read_text())
+    stats["windows_per_s"] *= 2  # throughput: not pinned
+    stats["best_val_loss"] += 1e-6  # a result: pinned
+    train.write_text(json.dumps(stats))
+    dataset = results / "tiny/dataset/val.npz"
+    with np.load(dataset) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    arrays["y"] = arrays["y"].copy()
+    arrays["y"][0] = 1 - arrays["y"][0]
+    np.savez(dataset, **arrays)
+    bed = results / "tiny/negatives/negatives.bed"
+    bed.write_text(bed.read_text().replace("\t", " ", 1))
+    found = differences(before, build_manifest(results, tiny_run))
+    assert [line.split(": ")[1] for line in found] == [
+        "tiny/dataset/val.npz::y",
+        "tiny/models/basset/train.json::best_val_loss",
+        "tiny/negatives/negatives.bed::sha256",
+    ], found
