@@ -121,7 +121,9 @@ def test_what_if_scores_each_substitution_as_variants_does(site):
         ("ACGTACGTXX" * 10, {}, "'X' at base 9 is not DNA"),
         ("ACGTACGTAC", {}, "sequence too short: 10 bp"),
         ("Chr1:2951-3050", {}, "runs off the end of Chr1 (3,000 bp)"),
-        ("scaffold_9:1-100", {}, "contig 'scaffold_9' is not in the genome"),
+        ("scaffold_9:1-100", {}, "contig 'scaffold_9' is not in the genome of this run (Chr1"),
+        ("Chr1:-5-100", {}, "region 'Chr1:-5-100' is not chrom:start-end"),
+        ("Chr1:1001", {}, "region 'Chr1:1001' is not chrom:start-end"),
         (">a\nACGT\n>b\nACGT", {}, "2 FASTA records pasted"),
         ("Chr1:1001-1100", {"run": "cnn_large"}, "no model 'cnn_large' in dataset 'demo'"),
         ("Chr1:1001-1100", {"dataset": "other"}, "no dataset 'other' here"),
@@ -157,7 +159,7 @@ def test_run_page_shows_the_files_on_disk(site):
         assert text in page
     missing = re.search(r"Not produced: ([^<]*)", page.split("Model comparison")[1])[1]
     assert "eval/models.tsv" in missing and "eval/models.png" in missing
-    image = re.search(r'<img src="([^"]+roc\.png)"', page)[1]
+    image = re.search(r'<a href="([^"]+roc\.png)" title="full size"><img src="\1"', page)[1]
     status, png, kind = fetch(url.rstrip("/") + image)
     assert status == 200 and kind == "image/png" and png.startswith(b"\x89PNG")
     for path in ("files/demo/dataset/train.npz", "files/demo/../../genome.fa", "files/nope/x.png"):

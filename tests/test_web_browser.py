@@ -86,7 +86,13 @@ def test_sequence_page_shows_score_logo_heatmap_and_what_if(browser_site):
     assert "".join(letters.evaluate_all("els => els.map(e => e.dataset.base)")) == window.upper()
     heights = letters.evaluate_all("els => els.map(e => e.getBoundingClientRect().height)")
     assert max(heights) > 5 * min(heights)  # letter heights follow the SHAP values
-    assert page.locator("#ism rect.ism-cell").count() == 4 * 40
+    cells = page.locator("#ism rect.ism-cell")
+    assert cells.count() == 4 * 40
+    fills = cells.evaluate_all("els => els.map(e => e.getAttribute('fill'))")
+    assert not cells.evaluate_all("els => els.filter(e => e.getAttribute('stroke')).length")
+    grey = ["ACGT"[b] for j in range(40) for b in range(4) if fills[b * 40 + j] == "#bdbdbd"]
+    assert "".join(grey) == window[30:70].upper()  # the observed base of each column is grey
+    assert "logit change" in page.inner_text("#ism")
     page.select_option("#span", "50")
     assert letters.count() == 50
     assert page.inner_text("#span-label") == "26–75"

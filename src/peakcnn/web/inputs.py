@@ -31,7 +31,10 @@ DNA_LETTERS = frozenset("ACGTNRYKMSWBDHV")
 MAX_INPUT_BP = 50_000
 #: A pasted sequence must cover at least this fraction of the model's window.
 MIN_WINDOW_FRACTION = 0.5
-_REGION_LIKE = re.compile(r"^\S+:[\d,]+-[\d,]+$")
+#: One word with a colon: meant as a region (a colon is never DNA), even when malformed.
+_REGION_LIKE = re.compile(r"^[^>\s]\S*:\S*$")
+#: Contig names listed in the message for an unknown contig.
+SHOWN_CONTIGS = 5
 
 
 @dataclass
@@ -177,8 +180,19 @@ def region_query(text: str, length: int, genome: str | None) -> Query:
             "from; paste the sequence instead"
         )
     chrom, start, end = parse_region(text)
-    record = match_contigs([chrom], genome, "coordinates")[chrom]
-    size = chromosome_sizes(genome)[record]
+    sizes = chromosome_sizes(genome)
+    try:
+        record = match_contigs([chrom], genome, "coordinates")[chrom]
+    except InputError:
+        names = list(sizes)
+        shown = ", ".join(names[:SHOWN_CONTIGS]) + (
+            f" and {len(names) - SHOWN_CONTIGS} more" if len(names) > SHOWN_CONTIGS else ""
+        )
+        raise InputError(
+            f"contig {chrom!r} is not in the genome of this run ({shown}); type one of those "
+            "(Chr1, chr1 and 1 match the same record)"
+        ) from None
+    size = sizes[record]
     if end > size:
         raise InputError(
             f"{text} runs off the end of {record} ({size:,} bp); give coordinates within 1-{size}"
