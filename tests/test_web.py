@@ -167,6 +167,23 @@ def test_run_page_shows_the_files_on_disk(site):
     assert fetch(f"{url}run/demo?run=nope")[0] == 400
 
 
+def test_run_page_shows_the_homology_check_and_the_motif_summary(site):
+    url, _, model = site
+    dataset = model.parents[2]
+    (dataset / "dataset").mkdir(exist_ok=True)
+    homology = {"program": "minimap2 2.24", "splits": {"test": {"near_identical": 37}}}
+    (dataset / "dataset" / "homology.json").write_text(json.dumps(homology))
+    status, body, _ = fetch(f"{url}run/demo")
+    page = body.decode()
+    split = page.split("Split, homology check and negatives")[1]
+    assert status == 200 and "dataset/homology.json" in split and "minimap2 2.24" in split
+    assert "splits.test.near_identical</th><td>37<" in split
+    motifs = page.split("Motifs of basset")[1].split("Split, homology")[0]
+    assert (
+        "attribution/basset/motifs/summary.json" in re.search(r"Not produced: ([^<]*)", motifs)[1]
+    )
+
+
 def test_serve_refuses_a_public_address_unless_asked(tmp_path, capsys):
     results, _ = write_results(tmp_path)
     command = [sys.executable, "-m", "peakcnn.cli.main", "serve", str(results), "--port", "0"]
