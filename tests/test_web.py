@@ -10,11 +10,12 @@ import sys
 
 import numpy as np
 import pytest
-from apply_helpers import REPO_SRC, reference_logits
+from apply_helpers import LENGTH, REPO_SRC, reference_logits
 from web_helpers import fetch, serving, write_results
 
 from peakcnn.cli.main import main
 from peakcnn.cli.serve import is_loopback
+from peakcnn.model import build_model, save_checkpoint
 
 COMPLEMENT = str.maketrans("ACGTN", "TGCAN")
 
@@ -182,6 +183,28 @@ def test_run_page_shows_the_homology_check_and_the_motif_summary(site):
     assert (
         "attribution/basset/motifs/summary.json" in re.search(r"Not produced: ([^<]*)", motifs)[1]
     )
+
+
+def test_a_model_without_shap_gets_mutagenesis_and_no_logo_controls(tmp_path):
+    results, _ = write_results(tmp_path)
+    hyper = {"length": LENGTH, "n_tasks": 2, "k": 3}
+    run = results / "demo" / "models" / "kmer_baseline"
+    run.mkdir()
+    save_checkpoint(
+        str(run / "model.pt"),
+        build_model("kmer_baseline", **hyper),
+        "kmer_baseline",
+        hyper,
+        {"explainer": None},  # as training stores it for the k-mer baseline
+    )
+    with serving(results) as url:
+        status, page = score(url, "Chr1:1001-1100", run="kmer_baseline")
+    assert status == 200 and "has no SHAP explainer" in page
+    assert '<div class="controls" hidden>' in page
+    view = json.loads(
+        re.search(r'<script type="application/json" id="view">(.*?)</script>', page)[1]
+    )
+    assert view["shap"] is None and len(view["ism"]["values"][0]) == 40
 
 
 def test_serve_refuses_a_public_address_unless_asked(tmp_path, capsys):
