@@ -149,6 +149,22 @@ def test_request_size_is_bounded(site):
         f"{url}api/what-if", json_body={"dataset": "demo", "query": "Chr1:1001-1100", "index": 100}
     )
     assert status == 400 and "outside the 100 bp window" in json.loads(body)["error"]
+    status, body, _ = fetch(
+        f"{url}api/what-if", json_body={"dataset": "demo", "query": "Chr1:1001-1100", "index": "x"}
+    )
+    assert status == 400 and json.loads(body)["error"] == (
+        "index 'x' is not a base of the window: send a whole number"
+    )
+
+
+def test_window_at_a_contig_end_is_named_by_its_bases_on_the_contig(site):
+    url, contigs, _ = site
+    status, page = score(url, "Chr1:1-50")  # window centred on base 25: 25 N before Chr1
+    assert status == 200
+    assert re.search(r"100 bp window\s+Chr1:1-75 \(25 N before it\)\.", page)
+    end = len(contigs["Chr1"])
+    status, page = score(url, f"Chr1:{end - 19}-{end}")  # centred 10 bp before the end
+    assert f"Chr1:{end - 59}-{end} (40 N after it)." in page
 
 
 def test_run_page_shows_the_files_on_disk(site):

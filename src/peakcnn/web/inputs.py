@@ -62,6 +62,9 @@ class Query:
         pasted sequence otherwise (below 1 where the window is padded).
     notes : list of str
         What was done to fit the input to the window (cropped, padded, N counts).
+    span : str
+        A region's window on its contig, clipped to the contig with the N padding named
+        (empty for a pasted sequence).
     """
 
     kind: str
@@ -73,6 +76,7 @@ class Query:
     chrom: str | None
     first_position: int
     notes: list[str] = field(default_factory=list)
+    span: str = ""
 
     def position(self, index: int) -> int:
         """1-based coordinate of base ``index`` of the window."""
@@ -208,7 +212,17 @@ def region_query(text: str, length: int, genome: str | None) -> Query:
     context = _genome_slice(genome, record, window_start - length, window_start + 2 * length)
     notes = _fit_notes(table.iloc[0], length, "region")
     window = context[length : 2 * length].decode("ascii").upper()
-    return Query("region", text, x, window, context, length, record, window_start + 1, notes)
+    span = _window_span(record, window_start, length, size)
+    return Query("region", text, x, window, context, length, record, window_start + 1, notes, span)
+
+
+def _window_span(chrom: str, window_start: int, length: int, size: int) -> str:
+    """``chrom:first-last`` of a window (1-based, clipped to the contig), naming its N padding."""
+    before, after = max(0, -window_start), max(0, window_start + length - size)
+    span = f"{chrom}:{window_start + before + 1}-{window_start + length - after}"
+    padding = [f"{before} N before it" if before else "", f"{after} N after it" if after else ""]
+    padding = [words for words in padding if words]
+    return span + (f" ({', '.join(padding)})" if padding else "")
 
 
 def _genome_slice(genome: str, chrom: str, start: int, end: int) -> bytes:
