@@ -10,11 +10,12 @@ import sys
 
 import numpy as np
 import pytest
-from apply_helpers import REPO_SRC, reference_logits
+from apply_helpers import LENGTH, REPO_SRC, reference_logits
 from web_helpers import fetch, serving, write_results
 
 from peakcnn.cli.main import main
 from peakcnn.cli.serve import is_loopback
+from peakcnn.model import build_model, save_checkpoint
 
 COMPLEMENT = str.maketrans("ACGTN", "TGCAN")
 
@@ -121,7 +122,9 @@ def test_what_if_scores_each_substitution_as_variants_does(site):
         ("ACGTACGTXX" * 10, {}, "'X' at base 9 is not DNA"),
         ("ACGTACGTAC", {}, "sequence too short: 10 bp"),
         ("Chr1:2951-3050", {}, "runs off the end of Chr1 (3,000 bp)"),
-        ("scaffold_9:1-100", {}, "contig 'scaffold_9' is not in the genome"),
+        ("scaffold_9:1-100", {}, "contig 'scaffold_9' is not in the genome of this run (Chr1"),
+        ("Chr1:-5-100", {}, "region 'Chr1:-5-100' is not chrom:start-end"),
+        ("Chr1:1001", {}, "region 'Chr1:1001' is not chrom:start-end"),
         (">a\nACGT\n>b\nACGT", {}, "2 FASTA records pasted"),
         ("Chr1:1001-1100", {"run": "cnn_large"}, "no model 'cnn_large' in dataset 'demo'"),
         ("Chr1:1001-1100", {"dataset": "other"}, "no dataset 'other' here"),
@@ -146,6 +149,22 @@ def test_request_size_is_bounded(site):
         f"{url}api/what-if", json_body={"dataset": "demo", "query": "Chr1:1001-1100", "index": 100}
     )
     assert status == 400 and "outside the 100 bp window" in json.loads(body)["error"]
+    status, body, _ = fetch(
+        f"{url}api/what-if", json_body={"dataset": "demo", "query": "Chr1:1001-1100", "index": "x"}
+    )
+    assert status == 400 and json.loads(body)["error"] == (
+        "index 'x' is not a base of the window: send a whole number"
+    )
+
+
+def test_window_at_a_contig_end_is_named_by_its_bases_on_the_contig(site):
+    url, contigs, _ = site
+    status, page = score(url, "Chr1:1-50")  # window centred on base 25: 25 N before Chr1
+    assert status == 200
+    assert re.search(r"100 bp window\s+Chr1:1-75 \(25 N before it\)\.", page)
+    end = len(contigs["Chr1"])
+    status, page = score(url, f"Chr1:{end - 19}-{end}")  # centred 10 bp before the end
+    assert f"Chr1:{end - 59}-{end} (40 N after it)." in page
 
 
 def test_run_page_shows_the_files_on_disk(site):
@@ -157,12 +176,51 @@ def test_run_page_shows_the_files_on_disk(site):
         assert text in page
     missing = re.search(r"Not produced: ([^<]*)", page.split("Model comparison")[1])[1]
     assert "eval/models.tsv" in missing and "eval/models.png" in missing
-    image = re.search(r'<img src="([^"]+roc\.png)"', page)[1]
+    image = re.search(r'<a href="([^"]+roc\.png)" title="full size"><img src="\1"', page)[1]
     status, png, kind = fetch(url.rstrip("/") + image)
     assert status == 200 and kind == "image/png" and png.startswith(b"\x89PNG")
     for path in ("files/demo/dataset/train.npz", "files/demo/../../genome.fa", "files/nope/x.png"):
         assert fetch(url + path)[0] == 404
     assert fetch(f"{url}run/demo?run=nope")[0] == 400
+
+
+def test_run_page_shows_the_homology_check_and_the_motif_summary(site):
+    url, _, model = site
+    dataset = model.parents[2]
+    (dataset / "dataset").mkdir(exist_ok=True)
+    homology = {"program": "minimap2 2.24", "splits": {"test": {"near_identical": 37}}}
+    (dataset / "dataset" / "homology.json").write_text(json.dumps(homology))
+    status, body, _ = fetch(f"{url}run/demo")
+    page = body.decode()
+    split = page.split("Split, homology check and negatives")[1]
+    assert status == 200 and "dataset/homology.json" in split and "minimap2 2.24" in split
+    assert "splits.test.near_identical</th><td>37<" in split
+    motifs = page.split("Motifs of basset")[1].split("Split, homology")[0]
+    assert (
+        "attribution/basset/motifs/summary.json" in re.search(r"Not produced: ([^<]*)", motifs)[1]
+    )
+
+
+def test_a_model_without_shap_gets_mutagenesis_and_no_logo_controls(tmp_path):
+    results, _ = write_results(tmp_path)
+    hyper = {"length": LENGTH, "n_tasks": 2, "k": 3}
+    run = results / "demo" / "models" / "kmer_baseline"
+    run.mkdir()
+    save_checkpoint(
+        str(run / "model.pt"),
+        build_model("kmer_baseline", **hyper),
+        "kmer_baseline",
+        hyper,
+        {"explainer": None},  # as training stores it for the k-mer baseline
+    )
+    with serving(results) as url:
+        status, page = score(url, "Chr1:1001-1100", run="kmer_baseline")
+    assert status == 200 and "has no SHAP explainer" in page
+    assert '<div class="controls" hidden>' in page
+    view = json.loads(
+        re.search(r'<script type="application/json" id="view">(.*?)</script>', page)[1]
+    )
+    assert view["shap"] is None and len(view["ism"]["values"][0]) == 40
 
 
 def test_serve_refuses_a_public_address_unless_asked(tmp_path, capsys):

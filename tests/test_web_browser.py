@@ -86,7 +86,13 @@ def test_sequence_page_shows_score_logo_heatmap_and_what_if(browser_site):
     assert "".join(letters.evaluate_all("els => els.map(e => e.dataset.base)")) == window.upper()
     heights = letters.evaluate_all("els => els.map(e => e.getBoundingClientRect().height)")
     assert max(heights) > 5 * min(heights)  # letter heights follow the SHAP values
-    assert page.locator("#ism rect.ism-cell").count() == 4 * 40
+    cells = page.locator("#ism rect.ism-cell")
+    assert cells.count() == 4 * 40
+    fills = cells.evaluate_all("els => els.map(e => e.getAttribute('fill'))")
+    assert not cells.evaluate_all("els => els.filter(e => e.getAttribute('stroke')).length")
+    grey = ["ACGT"[b] for j in range(40) for b in range(4) if fills[b * 40 + j] == "#bdbdbd"]
+    assert "".join(grey) == window[30:70].upper()  # the observed base of each column is grey
+    assert "logit change" in page.inner_text("#ism")
     page.select_option("#span", "50")
     assert letters.count() == 50
     assert page.inner_text("#span-label") == "26–75"
@@ -114,11 +120,22 @@ def test_bad_input_shows_a_message_not_a_trace(browser_site):
 
 
 def test_run_page_shows_metrics_and_plots(browser_site):
-    url, page, _, _ = browser_site
+    url, page, _, model = browser_site
+    import matplotlib.pyplot as plt
+
+    logos = model.parents[2] / "attribution" / "basset" / "logos.png"
+    logos.parent.mkdir(parents=True, exist_ok=True)
+    figure = plt.figure(figsize=(9.6, 9.5), dpi=100)  # as tall as the demo's five SHAP logos
+    figure.savefig(logos, dpi=100)
+    plt.close(figure)
     page.goto(url)
     page.click("nav >> text=Run")
     assert "0.8123" in page.inner_text("table.data")
     image = page.locator("img[alt='eval/basset/roc.png']")
     assert image.evaluate("img => img.complete && img.naturalWidth") > 0
+    shown = image.evaluate("img => [img.clientWidth, img.naturalWidth]")
+    assert shown[0] == shown[1]  # a plot at its own size, not shrunk
+    tall = page.locator("img[alt='attribution/basset/logos.png']")
+    assert tall.evaluate("img => [img.clientWidth, img.clientHeight]") == [960, 950]
     assert "eval/models.tsv" in page.inner_text("body")
     page.screenshot(path=str(SCREENSHOTS / "run.png"), full_page=True)

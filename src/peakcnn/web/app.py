@@ -227,7 +227,9 @@ def _what_if(bench: Workbench):
         return jsonify(error="send a JSON object with dataset, run, query and index"), 400
     try:
         form = _form(bench, values)
-        index = int(values.get("index", -1))
+        index = values.get("index")
+        if not isinstance(index, int) or isinstance(index, bool):
+            raise InputError(f"index {index!r} is not a base of the window: send a whole number")
         with _locked(bench):
             model = bench.model(form["dataset"], form["run"])
             genome = str(form["dataset"].genome) if form["dataset"].genome else None

@@ -31,7 +31,10 @@ DNA_LETTERS = frozenset("ACGTNRYKMSWBDHV")
 MAX_INPUT_BP = 50_000
 #: A pasted sequence must cover at least this fraction of the model's window.
 MIN_WINDOW_FRACTION = 0.5
-_REGION_LIKE = re.compile(r"^\S+:[\d,]+-[\d,]+$")
+#: One word with a colon: meant as a region (a colon is never DNA), even when malformed.
+_REGION_LIKE = re.compile(r"^[^>\s]\S*:\S*$")
+#: Contig names listed in the message for an unknown contig.
+SHOWN_CONTIGS = 5
 
 
 @dataclass
@@ -59,6 +62,9 @@ class Query:
         pasted sequence otherwise (below 1 where the window is padded).
     notes : list of str
         What was done to fit the input to the window (cropped, padded, N counts).
+    span : str
+        A region's window on its contig, clipped to the contig with the N padding named
+        (empty for a pasted sequence).
     """
 
     kind: str
@@ -70,6 +76,7 @@ class Query:
     chrom: str | None
     first_position: int
     notes: list[str] = field(default_factory=list)
+    span: str = ""
 
     def position(self, index: int) -> int:
         """1-based coordinate of base ``index`` of the window."""
@@ -177,8 +184,19 @@ def region_query(text: str, length: int, genome: str | None) -> Query:
             "from; paste the sequence instead"
         )
     chrom, start, end = parse_region(text)
-    record = match_contigs([chrom], genome, "coordinates")[chrom]
-    size = chromosome_sizes(genome)[record]
+    sizes = chromosome_sizes(genome)
+    try:
+        record = match_contigs([chrom], genome, "coordinates")[chrom]
+    except InputError:
+        names = list(sizes)
+        shown = ", ".join(names[:SHOWN_CONTIGS]) + (
+            f" and {len(names) - SHOWN_CONTIGS} more" if len(names) > SHOWN_CONTIGS else ""
+        )
+        raise InputError(
+            f"contig {chrom!r} is not in the genome of this run ({shown}); type one of those "
+            "(Chr1, chr1 and 1 match the same record)"
+        ) from None
+    size = sizes[record]
     if end > size:
         raise InputError(
             f"{text} runs off the end of {record} ({size:,} bp); give coordinates within 1-{size}"
@@ -194,7 +212,17 @@ def region_query(text: str, length: int, genome: str | None) -> Query:
     context = _genome_slice(genome, record, window_start - length, window_start + 2 * length)
     notes = _fit_notes(table.iloc[0], length, "region")
     window = context[length : 2 * length].decode("ascii").upper()
-    return Query("region", text, x, window, context, length, record, window_start + 1, notes)
+    span = _window_span(record, window_start, length, size)
+    return Query("region", text, x, window, context, length, record, window_start + 1, notes, span)
+
+
+def _window_span(chrom: str, window_start: int, length: int, size: int) -> str:
+    """``chrom:first-last`` of a window (1-based, clipped to the contig), naming its N padding."""
+    before, after = max(0, -window_start), max(0, window_start + length - size)
+    span = f"{chrom}:{window_start + before + 1}-{window_start + length - after}"
+    padding = [f"{before} N before it" if before else "", f"{after} N after it" if after else ""]
+    padding = [words for words in padding if words]
+    return span + (f" ({', '.join(padding)})" if padding else "")
 
 
 def _genome_slice(genome: str, chrom: str, start: int, end: int) -> bytes:

@@ -150,13 +150,18 @@ def run_sections(dataset: Dataset, run: str) -> list[Section]:
         ("Model comparison", [], ["eval/models.tsv"], ["eval/models.png"]),
         (
             f"Motifs of {run} and their JASPAR matches",
-            [],
+            [f"{attribution}/motifs/summary.json"],
             [f"{attribution}/motifs/matches.tsv"],
             [f"{attribution}/motifs/patterns.png", f"{attribution}/logos.png"],
         ),
         (
-            "Split and negatives",
-            ["dataset/split.json", "windows/summary.json", "negatives/negatives.json"],
+            "Split, homology check and negatives",
+            [
+                "dataset/split.json",
+                "dataset/homology.json",
+                "windows/summary.json",
+                "negatives/negatives.json",
+            ],
             [],
             ["negatives/gc.png"],
         ),

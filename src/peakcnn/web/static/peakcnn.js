@@ -6,6 +6,7 @@
   const request = JSON.parse(document.getElementById("request").textContent);
   const COLOURS = { A: "#109648", C: "#255c99", G: "#f7b32b", T: "#d62839" };
   const LETTERS = "ACGT";
+  const OBSERVED = "#bdbdbd"; // heatmap cell of the base in the window (no change there)
   const SVG = "http://www.w3.org/2000/svg";
   const length = view.window.length;
 
@@ -58,13 +59,32 @@
     return value >= 0 ? `rgb(255,${other},${other})` : `rgb(${other},${other},255)`;
   }
 
+  // The colour key of the heatmap: its extremes in logit units, and the observed base.
+  function drawScale(svg, x, biggest) {
+    const steps = 20, step = 6;
+    for (let k = 0; k <= steps; k++) {
+      const value = biggest * (2 * k / steps - 1);
+      node("rect", { x: x + k * step, y: 4, width: step, height: 12, fill: colour(value, biggest) }, svg);
+    }
+    const label = (dx, text, anchor) => {
+      node("text", { x: x + dx, y: 30, "font-size": 10, "text-anchor": anchor, fill: "#555" }, svg)
+        .textContent = text;
+    };
+    label(0, "−" + biggest.toPrecision(2), "start");
+    label((steps + 1) * step, "+" + biggest.toPrecision(2), "end");
+    label((steps + 1) * step / 2, "logit change", "middle");
+    node("rect", { x: x, y: 44, width: 12, height: 12, fill: OBSERVED }, svg);
+    node("text", { x: x + 18, y: 54, "font-size": 10, fill: "#555" }, svg).textContent = "observed base";
+  }
+
   function drawHeatmap() {
     const box = document.getElementById("ism");
     const values = view.ism.values, start = view.ism.start, span = values[0].length;
-    const column = Math.max(4, Math.min(16, Math.floor(1100 / span))), row = 16;
-    const width = 20 + span * column, height = 4 * row + 16;
+    const column = Math.max(4, Math.min(16, Math.floor(900 / span))), row = 16;
+    const width = 20 + span * column + 170, height = 4 * row + 18;
     const svg = node("svg", { width: width, height: height, id: "ism-svg" }, box);
     const biggest = Math.max(1e-12, ...values.flat().map(Math.abs));
+    drawScale(svg, 40 + span * column, biggest);
     LETTERS.split("").forEach((letter, b) => {
       node("text", { x: 2, y: b * row + 12, "font-size": 11 }, svg).textContent = letter;
       for (let j = 0; j < span; j++) {
@@ -72,8 +92,7 @@
         const observed = view.window[i] === letter;
         const cell = node("rect", {
           class: "ism-cell", "data-index": i, x: 20 + j * column, y: b * row,
-          width: column, height: row, fill: observed ? "#fff" : colour(values[b][j], biggest),
-          stroke: observed ? "#222" : "none", "stroke-width": 0.5,
+          width: column, height: row, fill: observed ? OBSERVED : colour(values[b][j], biggest),
         }, svg);
         node("title", {}, cell).textContent =
           `${view.window[i]}${position(i)}${letter}: logit change ${values[b][j].toPrecision(3)}`;
@@ -81,7 +100,7 @@
       }
     });
     for (let j = 0; j < span; j += 20) {
-      node("text", { x: 20 + j * column, y: height - 3, "font-size": 9, fill: "#555" }, svg)
+      node("text", { x: 20 + j * column, y: height - 3, "font-size": 10, fill: "#555" }, svg)
         .textContent = position(start + j);
     }
   }
