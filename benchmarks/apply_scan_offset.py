@@ -48,9 +48,11 @@ def probabilities_at(model, genome: str, chrom: str, centres: np.ndarray) -> np.
     return model.probabilities(window_logits(model, x))[:, 0]
 
 
-def by_offset(run: Path, model_name: str, far: int, background: int, seed: int) -> dict:
+def by_offset(
+    run: Path, model_name: str, far: int, background: int, seed: int, threshold: float | None
+) -> dict:
     """Probability and AUROC vs background of windows centred ``d`` bp from the summits."""
-    model = load_model(str(run / "models" / model_name / "model.pt"))
+    model = load_model(str(run / "models" / model_name / "model.pt"), threshold=threshold)
     genome = str(run / "genome" / "genome.fa")
     task = model.tasks[0]
     threshold = model.metadata.thresholds[0]
@@ -120,9 +122,12 @@ def main() -> None:
     parser.add_argument("--far", type=int, default=500)
     parser.add_argument("--background", type=int, default=5000)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--threshold", type=float, help="default: the run's validation threshold (metrics.json)"
+    )
     args = parser.parse_args()
     set_threads(args.threads)
-    result = by_offset(args.run, args.model, args.far, args.background, seed=0)
+    result = by_offset(args.run, args.model, args.far, args.background, 0, args.threshold)
     result["scan_bins_by_distance"] = scan_bins_by_distance(args.run, args.model, args.far)
     print(json.dumps(result, indent=1))
 
