@@ -30,9 +30,9 @@ from sklearn.metrics import roc_auc_score
 
 from peakcnn.apply.loading import load_model
 from peakcnn.apply.predict import window_logits
+from peakcnn.data.encode import encode_bytes
+from peakcnn.data.genome import open_fasta, record_layout
 from peakcnn.devices import set_threads
-from peakcnn.encode import encode_bytes
-from peakcnn.genome import open_fasta, record_layout
 
 OFFSETS = (0, 1, 2, 5, 10, 25, 50, 100, 200, 400)
 DISTANCE_BINS = ((0, 10), (10, 25), (25, 50), (50, 100), (100, 250), (250, 500))

@@ -27,8 +27,8 @@ from sklearn.metrics import roc_auc_score
 
 from peakcnn.apply.loading import load_model
 from peakcnn.apply.variants import score_variants
+from peakcnn.data.genome import chromosome_bytes, open_fasta
 from peakcnn.devices import set_threads
-from peakcnn.genome import chromosome_bytes, open_fasta
 
 OTHER = {base: [b for b in "ACGT" if b != base] for base in "ACGT"}
 

@@ -65,7 +65,7 @@ def peak_memory_mb() -> float:
 def run_stage(name: str, folder: str, fasta: str, peaks: str, queue) -> None:
     """Run one stage in this (child) process and report time and peak memory."""
     reset_peak_memory()
-    from peakcnn import dataset, negatives, split, windows
+    from peakcnn.data import dataset, negatives, split, windows
 
     f = Path(folder)
     start = time.perf_counter()

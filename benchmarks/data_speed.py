@@ -1,8 +1,8 @@
 """Side-by-side speed of peakcnn's data path vs tangermeme on the same FASTA + peaks.
 
-1. One-hot of a whole chromosome: peakcnn.encode.one_hot_sequence vs
+1. One-hot of a whole chromosome: peakcnn.data.encode.one_hot_sequence vs
    tangermeme.utils.one_hot_encode (numba), Gbp/s.
-2. Window extraction + one-hot of summit-centred windows: peakcnn.encode.encode_windows vs
+2. Window extraction + one-hot of summit-centred windows: peakcnn.data.encode.encode_windows vs
    tangermeme.io.extract_loci, windows/s, one thread each.
 
 Usage: python benchmarks/data_speed.py [FASTA] [PEAKS] [--length 800] [--repeats 10]
@@ -24,9 +24,9 @@ import pandas as pd
 import pyfaidx
 import torch
 
-from peakcnn.encode import encode_windows, one_hot_sequence
-from peakcnn.intervals import read_peaks
-from peakcnn.windows import centre_windows
+from peakcnn.data.encode import encode_windows, one_hot_sequence
+from peakcnn.data.intervals import read_peaks
+from peakcnn.data.windows import centre_windows
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "resources/demo"

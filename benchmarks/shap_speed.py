@@ -1,9 +1,11 @@
-"""SHAP speed: our DeepSHAP (peakcnn.deeplift) vs tangermeme's deep_lift_shap, same inputs.
+"""SHAP speed: our DeepSHAP (interpret.deeplift) vs tangermeme's deep_lift_shap, same inputs.
 
 Both explain the same windows against the same dinucleotide-shuffled references (made once by
-``peakcnn.shap_core.make_references``) with the same number of sequence-reference pairs per
-batch. Ours = ``peakcnn.shap_core.explain`` (DeepLIFT rescale rules, one backward pass over the
-references, ``peakcnn.deeplift``) followed by the projection onto the observed base;
+``peakcnn.interpret.shap_values.make_references``) with the same number of sequence-reference
+pairs per
+batch. Ours = ``peakcnn.interpret.shap_values.explain`` (DeepLIFT rescale rules, one backward
+pass over the
+references, ``peakcnn.interpret.deeplift``) followed by the projection onto the observed base;
 tangermeme = ``deep_lift_shap`` with those references (its default output is already
 projected). After the timing, our hypothetical contributions are also compared with
 tangermeme's ``hypothetical=True`` (untimed). Each is timed ``--repeats`` times,
@@ -34,14 +36,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # this checkout's peakcnn
 
-from peakcnn.attribution_windows import select_windows
 from peakcnn.devices import resolve_device, set_threads
-from peakcnn.inference import predict_logits
-from peakcnn.model import build_model, load_checkpoint
-from peakcnn.shap_core import explain, make_references, project
+from peakcnn.interpret.explain import select_windows
+from peakcnn.interpret.shap_values import explain, make_references, project
+from peakcnn.models.inference import predict_logits
+from peakcnn.models.networks import build_model, load_checkpoint
 
 DEMO = Path("results/bzip11_bzip10")
-OURS = "ours (peakcnn.deeplift)"
+OURS = "ours (peakcnn.interpret.deeplift)"
 
 
 def load(args: argparse.Namespace, device: torch.device):
@@ -65,7 +67,7 @@ def load(args: argparse.Namespace, device: torch.device):
 
 
 def run_ours(model, x, references, device, batch_pairs) -> np.ndarray:
-    """Projected SHAP values from peakcnn.shap_core.explain (peakcnn.deeplift)."""
+    """Projected SHAP values from peakcnn.interpret.shap_values.explain (interpret.deeplift)."""
     return project(explain(model, x, references, 0, device, batch_pairs)[0], x)
 
 

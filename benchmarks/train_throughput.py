@@ -1,6 +1,6 @@
 """Training throughput: our train_epoch path end to end vs. the same model on ready tensors.
 
-End to end = ``peakcnn.train.train_epoch`` over the uint8 split as training uses it: the
+End to end = ``peakcnn.training.train.train_epoch`` over the uint8 split as training uses it: the
 shuffle, the uint8 gather, the move to the device, the cast to float, forward, loss, backward
 and the optimiser step (on CUDA the uint8 split is resident on the GPU, as in training).
 Ceiling = the same model and optimiser stepping over one float batch that is already on the
@@ -32,8 +32,14 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # this checkout's peakcnn
 
 from peakcnn.devices import resolve_device, set_seed, set_threads
-from peakcnn.model import build_model
-from peakcnn.train import _device_name, _on_device, make_optimizer, resolve_amp, train_epoch
+from peakcnn.models.networks import build_model
+from peakcnn.training.train import (
+    _device_name,
+    _on_device,
+    make_optimizer,
+    resolve_amp,
+    train_epoch,
+)
 
 DEMO = Path("results/bzip11_bzip10/dataset/train.npz")
 

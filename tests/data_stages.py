@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from peakcnn.dataset import build_dataset
-from peakcnn.negatives import sample_negatives
-from peakcnn.split import split_windows
-from peakcnn.windows import make_windows
+from peakcnn.data.dataset import build_dataset
+from peakcnn.data.negatives import sample_negatives
+from peakcnn.data.split import split_windows
+from peakcnn.data.windows import make_windows
 
 
 def write_genome(path: Path, sizes: dict[str, int], seed: int = 0) -> str:

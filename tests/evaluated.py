@@ -1,7 +1,9 @@
 """Write ``metrics.json`` and ``predictions.tsv.gz`` from given scores as evaluate_model does.
 
-The metrics come from ``peakcnn.evaluate.classification_metrics`` per task (macro means and
-``by_task`` with several tasks) and the predictions from ``peakcnn.evaluate.write_predictions``,
+The metrics come from ``peakcnn.evaluation.evaluate.classification_metrics`` per task (macro
+means and
+``by_task`` with several tasks) and the predictions from
+``peakcnn.evaluation.evaluate.write_predictions``,
 so the comparison and selection tests read files in the real format.
 """
 
@@ -13,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from peakcnn.evaluate import bootstrap_ci, classification_metrics, write_predictions
-from peakcnn.multitask import mean_of_dicts
+from peakcnn.evaluation.evaluate import bootstrap_ci, classification_metrics, write_predictions
+from peakcnn.evaluation.multitask import mean_of_dicts
 
 
 def write_evaluation(

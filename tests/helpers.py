@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from peakcnn.sources import imported_modules, module_closure, module_file
+
 REPO = Path(__file__).resolve().parents[1]
 MOTIF = "CACGTG"
 # What a run needs from the repository; copied so that tests can edit library modules safely.
@@ -190,27 +192,6 @@ def list_rules(workdir: Path, *args: str) -> set[str]:
 LIBRARY = REPO / "src/peakcnn"
 
 
-def peakcnn_imports(path: Path) -> set[str]:
-    """peakcnn modules a file imports: ``import peakcnn.x``, ``from peakcnn(.x) import ...``."""
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0:
-            names = [node.module or ""]
-            if node.module == "peakcnn":  # from peakcnn import module
-                names += [f"peakcnn.{alias.name}" for alias in node.names]
-        else:
-            continue
-        for name in names:
-            parts = name.split(".")
-            if parts[0] == "peakcnn":
-                stem = parts[1] if len(parts) > 1 else "__init__"
-                if (LIBRARY / f"{stem}.py").exists():
-                    found.add(stem)
-    return found
-
-
 def third_party_imports(path: Path, dotted: bool = False) -> set[str]:
     """Top-level names of the non-stdlib, non-peakcnn modules a file imports (anywhere in it).
 
@@ -227,17 +208,6 @@ def third_party_imports(path: Path, dotted: bool = False) -> set[str]:
     return found if dotted else {name.split(".")[0] for name in found}
 
 
-def module_closure(stems: set[str]) -> set[str]:
-    """The given library modules and every peakcnn module they import, directly or not."""
-    seen, todo = set(), list(stems)
-    while todo:
-        stem = todo.pop()
-        if stem not in seen:
-            seen.add(stem)
-            todo.extend(peakcnn_imports(LIBRARY / f"{stem}.py") - seen)
-    return seen
-
-
 @dataclass
 class RuleCode:
     """One rule as written in the rule files: env file, script, library code it runs."""
@@ -245,7 +215,7 @@ class RuleCode:
     name: str
     env: Path | None = None
     script: Path | None = None
-    #: library modules listed by the rule's library_sources(...) inputs, followed through imports
+    #: library modules listed by the rule's script_code(...) inputs, followed through imports
     code_modules: set[str] = field(default_factory=set)
     #: peakcnn modules the rule's script imports itself
     script_modules: set[str] = field(default_factory=set)
@@ -284,14 +254,14 @@ def rule_code(repo: Path = REPO) -> dict[str, RuleCode]:
             rule.resources = set(re.findall(rf'rule_resource\("{rule.name}", "(\w+)"\)', body))
             rule.env = (path.parent / conda).resolve() if conda else None
             rule.script = (path.parent / script).resolve() if script else None
-            stems = set()
-            for call in re.findall(r"library_sources\(([^)]*)\)", body):
-                stems |= set(ast.literal_eval(f"({call},)"))
-            rule.code_modules = module_closure(stems)
+            listed = re.search(r'script_code\("(\w+)"\)', body)
+            if listed:
+                script_file = REPO / "workflow/scripts" / f"{listed[1]}.py"
+                rule.code_modules = module_closure(imported_modules(script_file, LIBRARY), LIBRARY)
             if rule.script:
-                rule.script_modules = peakcnn_imports(rule.script)
-            rule.modules = module_closure(stems | rule.script_modules)
-            files = [LIBRARY / f"{stem}.py" for stem in rule.modules]
+                rule.script_modules = imported_modules(rule.script, LIBRARY)
+            rule.modules = module_closure(rule.script_modules, LIBRARY)
+            files = [module_file(name, LIBRARY) for name in rule.modules]
             files += [rule.script] if rule.script else []
             rule.dotted_imports = set().union(set(), *(third_party_imports(f, True) for f in files))
             rule.imports = {name.split(".")[0] for name in rule.dotted_imports}

@@ -5,7 +5,7 @@ import pytest
 from apply_helpers import LENGTH, TASKS, reference_logits, write_run
 
 from peakcnn.cli.main import main
-from peakcnn.genome import chromosome_bytes, open_fasta
+from peakcnn.data.genome import chromosome_bytes, open_fasta
 
 DATA = __import__("pathlib").Path(__file__).parent / "data"
 VCF = DATA / "variants.vcf"

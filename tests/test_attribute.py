@@ -1,4 +1,4 @@
-"""Tests of peakcnn.attribute and its parts: SHAP attributions, QC and cross-checks."""
+"""Tests of peakcnn.interpret.attribute and its parts: SHAP attributions, QC and cross-checks."""
 
 from __future__ import annotations
 
@@ -11,18 +11,18 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from peakcnn import model as model_module
-from peakcnn.attribute import (
+from peakcnn.data.shuffle import shuffle_window
+from peakcnn.errors import InputError
+from peakcnn.interpret.attribute import (
     attribute_chunk,
     compute_attributions,
     gather_attributions,
     modisco_paths,
 )
-from peakcnn.errors import InputError
-from peakcnn.ism import ism, ism_importance, saliency
-from peakcnn.model import Basset, save_checkpoint
-from peakcnn.shap_core import make_references, resolve_explainer
-from peakcnn.shuffle import shuffle_window
+from peakcnn.interpret.ism import ism, ism_importance, saliency
+from peakcnn.interpret.shap_values import make_references, resolve_explainer
+from peakcnn.models import networks as model_module
+from peakcnn.models.networks import Basset, save_checkpoint
 
 LENGTH = 200
 HYPER = {"length": LENGTH, "n_tasks": 2, "filters": (8, 8, 8), "dense": (16, 8)}

@@ -14,7 +14,10 @@ from test_model_train import train_toy
 from peakcnn.apply.export import export_model
 from peakcnn.apply.loading import load_model
 from peakcnn.apply.predict import score_columns
-from peakcnn.calibration import (
+from peakcnn.data.splitfile import load_split
+from peakcnn.errors import InputError
+from peakcnn.evaluation.evaluate import auprc, auroc, calibration, evaluate_task
+from peakcnn.models.calibration import (
     TEMPERATURE_BOUNDS,
     binary_nll,
     calibrated_probabilities,
@@ -22,11 +25,8 @@ from peakcnn.calibration import (
     fit_calibration,
     fit_temperature,
 )
-from peakcnn.dataset import load_split
-from peakcnn.errors import InputError
-from peakcnn.evaluate import auprc, auroc, calibration, evaluate_task
-from peakcnn.inference import predict_logits
-from peakcnn.model import load_checkpoint
+from peakcnn.models.inference import predict_logits
+from peakcnn.models.networks import load_checkpoint
 
 
 def overconfident(n: int, stretch: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

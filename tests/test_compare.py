@@ -1,4 +1,4 @@
-"""Tests of peakcnn.compare: the model comparison table and paired bootstrap differences."""
+"""Tests of peakcnn.evaluation.compare: the model comparison table, paired bootstrap differences."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from evaluated import write_evaluation
 
-from peakcnn.compare import compare_models, paired_bootstrap
 from peakcnn.errors import InputError
-from peakcnn.evaluate import auroc, bootstrap_ci
+from peakcnn.evaluation.compare import compare_models, paired_bootstrap
+from peakcnn.evaluation.evaluate import auroc, bootstrap_ci
 
 
 def _write_model(folder, labels, scores, coordinates):
@@ -120,7 +120,7 @@ def test_named_baseline(two_models):
 
 
 def test_multitask_predictions_are_compared_on_macro_means(two_models, tmp_path):
-    from peakcnn.multitask import macro_mean
+    from peakcnn.evaluation.multitask import macro_mean
 
     labels, weak, strong = two_models["labels"], two_models["weak"], two_models["strong"]
     coordinates = pd.DataFrame({"chrom": "c", "start": np.arange(labels.size), "name": "w"})
@@ -154,7 +154,7 @@ def test_multitask_predictions_are_compared_on_macro_means(two_models, tmp_path)
 
 
 def test_fold_summary_reports_each_fold_and_the_spread(tmp_path):
-    from peakcnn.folds import summarise_folds
+    from peakcnn.evaluation.folds import summarise_folds
 
     paths = {}
     for fold, value in (("fold0", 0.8), ("fold1", 0.9), ("fold2", 1.0)):
@@ -175,7 +175,7 @@ def test_fold_summary_reports_each_fold_and_the_spread(tmp_path):
 
 def test_scores_near_one_that_tie_at_six_digits_still_match_their_metrics(tmp_path):
     """Float32 probabilities just below 1 keep their order in predictions.tsv.gz."""
-    from peakcnn.evaluate import STORED_TOLERANCE, read_predictions
+    from peakcnn.evaluation.evaluate import STORED_TOLERANCE, read_predictions
 
     rng = np.random.default_rng(5)
     n = 3434

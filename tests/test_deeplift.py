@@ -1,4 +1,4 @@
-"""Tests of peakcnn.deeplift: DeepSHAP multipliers against tangermeme and shap on small models."""
+"""Tests of peakcnn.interpret.deeplift: DeepSHAP multipliers vs tangermeme and shap."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 import torch
 from torch import nn
 
-from peakcnn.deeplift import contributions, multipliers
-from peakcnn.model import Basset, build_model
-from peakcnn.shap_core import explain, make_references, output_deltas, project
+from peakcnn.interpret.deeplift import contributions, multipliers
+from peakcnn.interpret.shap_values import explain, make_references, output_deltas, project
+from peakcnn.models.networks import Basset, build_model
 
 LENGTH = 120
 HYPER = {"length": LENGTH, "n_tasks": 2, "filters": (8, 8, 8), "dense": (16, 8)}

@@ -2,7 +2,7 @@
 
 No conda channel is reachable from CI, so the environments are checked statically: the
 third-party imports of each rule's script and of the library modules it runs (its
-``library_sources(...)`` inputs and the script's own peakcnn imports, followed through
+``script_code(...)`` inputs: the script's own peakcnn imports, followed through
 peakcnn's imports) must be listed in the rule's env file, with lower bounds no older than
 pyproject.toml's, and the versions of the tested installation (this python's) must satisfy
 each env's bounds. The SLURM profiles must keep GPU requests exactly where intended.
@@ -44,7 +44,7 @@ PYPI_TO_CONDA = {"torch": "pytorch", "matplotlib": "matplotlib-base"}
 # Programs a package runs, which no import shows.
 RUNTIME_NEEDS = {"pybedtools": ("bedtools",)}
 # Programs the library runs itself (subprocess), by module.
-LIBRARY_PROGRAMS = {"peakcnn.homology": ("minimap2",)}
+LIBRARY_PROGRAMS = {"peakcnn.data.homology": ("minimap2",)}
 RUNTIME_PROGRAMS = {
     program
     for programs in [*RUNTIME_NEEDS.values(), *LIBRARY_PROGRAMS.values()]
@@ -229,16 +229,16 @@ def test_env_versions_are_the_tested_ones(path):
     assert not untested, f"{path.name} allows only untested versions: {untested}"
 
 
-def test_rule_code_inputs_cover_the_library_its_script_runs():
-    # Editing a module a script imports must rerun the rule, so its library_sources() inputs
-    # (followed through imports) must include every peakcnn module the script imports. The
-    # fetch rules list no library inputs (a library edit does not download again): left out.
-    uncovered = {
+def test_each_rule_lists_the_library_code_its_own_script_runs():
+    # Editing a module a script imports must rerun the rule: its code= input is
+    # script_code("<its own script>"), which follows the script's imports. The fetch rules list
+    # no library inputs (a library edit does not download again): left out.
+    wrong = {
         name: sorted(RULES[name].script_modules - RULES[name].code_modules)
         for name in ACTION_RULES
-        if not name.startswith("fetch_") and RULES[name].script_modules - RULES[name].code_modules
+        if not name.startswith("fetch_") and RULES[name].code_modules != RULES[name].modules
     }
-    assert not uncovered, f"script imports missing from the rules' library_sources(): {uncovered}"
+    assert not wrong, f"rules whose script_code() is not their own script's: {wrong}"
 
 
 def profile_resources(name: str) -> dict[str, dict]:

@@ -1,4 +1,4 @@
-"""Tests of peakcnn.evaluate: metrics against scikit-learn, threshold on validation, outputs."""
+"""Tests of peakcnn.evaluation.evaluate: metrics vs scikit-learn, validation threshold, outputs."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 import torch
 from sklearn import metrics as skm
 
-from peakcnn import evaluate as ev
 from peakcnn.errors import InputError
-from peakcnn.evaluate import (
+from peakcnn.evaluation import evaluate as ev
+from peakcnn.evaluation.evaluate import (
     assign_groups,
     auprc,
     auroc,
@@ -27,7 +27,7 @@ from peakcnn.evaluate import (
     substitute,
     threshold_metrics,
 )
-from peakcnn.model import Basset, save_checkpoint
+from peakcnn.models.networks import Basset, save_checkpoint
 
 
 def _adversarial_cases() -> list[tuple[str, np.ndarray, np.ndarray]]:

@@ -1,4 +1,4 @@
-"""Tests for peakcnn.fetch against real local servers (HTTP, HTTPS, FTP) and real files."""
+"""Tests for peakcnn.data.fetch against real local servers (HTTP, HTTPS, FTP) and real files."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from peakcnn.data.fetch import fetch_file
 from peakcnn.errors import InputError
-from peakcnn.fetch import fetch_file
 
 FASTA = b">chr1 test\nACGTACGTNN\nacgt\n>chr2\nGGGGCCCCAT\n"
 BED = b"chr1\t10\t20\tpeak1\nchr2\t5\t8\tpeak2\n"
@@ -211,7 +211,7 @@ def test_http_plain_fasta(
     (srv / "genome.fa").write_bytes(FASTA)
     dest = out / "genome.fa"
     start = time.monotonic()
-    with caplog.at_level(logging.INFO, logger="peakcnn.fetch"):
+    with caplog.at_level(logging.INFO, logger="peakcnn.data.fetch"):
         info = fetch_file(f"{http_url}/genome.fa", str(dest), kind="fasta")
     elapsed = time.monotonic() - start
     assert dest.read_bytes() == FASTA
@@ -473,7 +473,7 @@ def test_crlf_count_is_in_the_logged_fetch_summary(
     srv: Path, out: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     (srv / "peaks.bed").write_bytes(b"chr1\t1\t5\r\nchr1\t7\t9\r\nchr1\t10\t12\n")
-    with caplog.at_level(logging.INFO, logger="peakcnn.fetch"):
+    with caplog.at_level(logging.INFO, logger="peakcnn.data.fetch"):
         fetch_file(str(srv / "peaks.bed"), str(out / "p.bed"), kind="bed")
     summary = [r.getMessage() for r in caplog.records if "fetch summary" in r.getMessage()]
     assert len(summary) == 1 and "'crlf_converted': 2" in summary[0]

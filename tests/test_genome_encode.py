@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from peakcnn.encode import encode_bytes, encode_windows, one_hot_sequence
-from peakcnn.genome import (
+from peakcnn.data.encode import encode_bytes, encode_windows, one_hot_sequence
+from peakcnn.data.genome import (
     CODE_N,
     CODE_OTHER,
     CODE_TABLE,
@@ -237,8 +237,8 @@ def test_fasta_in_a_read_only_folder_gets_its_index_elsewhere(
 
 
 def test_duplicate_record_names_fail_cleanly(tmp_path):
+    from peakcnn.data.fetch import fetch_genome
     from peakcnn.errors import InputError
-    from peakcnn.fetch import fetch_genome
 
     source = tmp_path / "dup.fa"
     source.write_text(">a\nACGT\n>a\nACGT\n")

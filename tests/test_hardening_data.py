@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from peakcnn.data.intervals import read_bed
+from peakcnn.data.windows import WINDOW_COLUMNS, make_windows
 from peakcnn.errors import InputError
-from peakcnn.intervals import read_bed
-from peakcnn.windows import WINDOW_COLUMNS, make_windows
 
 # tests/data/tiny.fa: chrA is 300 bp, chrB 200 bp, chrC 120 bp.
 

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from peakcnn.encode import encode_bytes
+from peakcnn.data.encode import encode_bytes
+from peakcnn.data.homology import check_homology, decode_windows
 from peakcnn.errors import InputError
-from peakcnn.evaluate import homology_metrics, homology_rows, read_near_identical
-from peakcnn.homology import check_homology, decode_windows
+from peakcnn.evaluation.evaluate import homology_metrics, homology_rows, read_near_identical
 
 LENGTH = 800
 COMPLEMENT = bytes.maketrans(b"ACGT", b"TGCA")
@@ -204,8 +204,8 @@ def test_homology_table_of_another_split_is_rejected(planted, tmp_path):
 def test_evaluate_model_reports_metrics_without_near_identical_windows(planted):
     folder, _, _, _ = planted
     torch = pytest.importorskip("torch")
-    from peakcnn.evaluate import auroc, evaluate_model, read_predictions
-    from peakcnn.model import Basset, save_checkpoint
+    from peakcnn.evaluation.evaluate import auroc, evaluate_model, read_predictions
+    from peakcnn.models.networks import Basset, save_checkpoint
 
     torch.manual_seed(0)
     hyper = {"length": LENGTH, "n_tasks": 1, "filters": (4, 4, 4), "kernels": (5, 3, 3)}

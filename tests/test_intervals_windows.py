@@ -4,9 +4,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from peakcnn.data.intervals import read_bed, read_peaks
+from peakcnn.data.windows import WINDOW_COLUMNS, make_windows
 from peakcnn.errors import InputError
-from peakcnn.intervals import read_bed, read_peaks
-from peakcnn.windows import WINDOW_COLUMNS, make_windows
 
 
 def test_read_peaks_skips_header_and_reads_summits(tiny_peaks):
@@ -156,7 +156,7 @@ def test_ambiguous_names_are_an_error_naming_both_sides(tmp_path):
 
 
 def test_alias_file_maps_names(tmp_path):
-    from peakcnn.contigs import read_alias_file
+    from peakcnn.data.contigs import read_alias_file
 
     alias = tmp_path / "alias.txt"
     alias.write_text("# alias\tname\n1\tNC_1\tChr1\n2\tNC_2\n")
@@ -223,7 +223,7 @@ def test_multitask_windows_are_labelled_by_central_summits(tmp_path, options, ex
 
 
 def test_multitask_labels_reach_the_dataset_matrix(tmp_path):
-    from peakcnn.dataset import task_matrix
+    from peakcnn.data.dataset import task_matrix
 
     y = task_matrix(pd.Series(["A,B", "B", "."]), ["A", "B"])
     assert y.tolist() == [[1, 1], [0, 1], [0, 0]]

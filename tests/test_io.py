@@ -11,7 +11,7 @@ import textwrap
 import pandas as pd
 import pytest
 
-from peakcnn.evaluate import plot_training
+from peakcnn.evaluation.evaluate import plot_training
 from peakcnn.io import atomic_path, remove_stale_temporaries
 
 

@@ -10,16 +10,16 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from peakcnn.inference import predict_logits
-from peakcnn.kmer import (
+from peakcnn.models.inference import predict_logits
+from peakcnn.models.kmer import (
     DEFAULT_C,
     KmerBaseline,
     KmerFrequencies,
     canonical_index,
     fit_kmer_baseline,
 )
-from peakcnn.model import load_checkpoint, save_checkpoint
-from peakcnn.train import train_model
+from peakcnn.models.networks import load_checkpoint, save_checkpoint
+from peakcnn.training.train import train_model
 
 CPU = torch.device("cpu")
 COMPLEMENT = str.maketrans("ACGT", "TGCA")

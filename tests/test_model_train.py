@@ -20,11 +20,11 @@ import pytest
 import torch
 from torch import nn
 
-import peakcnn.train as train_module
-from peakcnn.dataset import save_split
+import peakcnn.training.train as train_module
+from peakcnn.data.splitfile import save_split
 from peakcnn.devices import resolve_device
-from peakcnn.inference import predict_logits
-from peakcnn.model import (
+from peakcnn.models.inference import predict_logits
+from peakcnn.models.networks import (
     MODELS,
     Basset,
     RCAverage,
@@ -33,7 +33,7 @@ from peakcnn.model import (
     load_checkpoint,
     supports_shap,
 )
-from peakcnn.train import (
+from peakcnn.training.train import (
     compute_pos_weight,
     make_optimizer,
     make_scheduler,
@@ -228,7 +228,7 @@ def test_each_activation_is_its_own_module_called_once(name):
     assert any(isinstance(m, nn.ReLU) for _, m in leaves)
     if name == "hybrid":
         assert any(isinstance(m, nn.Softmax) for _, m in leaves)
-    source = (REPO / "src/peakcnn/model.py").read_text()
+    source = (REPO / "src/peakcnn/models/networks.py").read_text()
     functional = r"nn\.functional|\bF\.\w+\(|torch\.(relu|softmax|sigmoid|tanh|max_pool1d)\("
     assert not re.search(functional, source)
 
@@ -568,7 +568,7 @@ def test_a_checkpoint_from_other_settings_is_not_resumed(tmp_path, monkeypatch):
 KILLED_RUN = """
 import sys
 sys.path.insert(0, {src!r})
-from peakcnn.train import train_model
+from peakcnn.training.train import train_model
 train_model({train!r}, {val!r}, {pt!r}, {tsv!r}, {json!r}, **{options!r})
 """
 
@@ -672,7 +672,7 @@ def test_random_shifts_crop_each_window_at_a_random_offset():
 
 def test_a_dataset_built_for_other_shifts_is_refused(tmp_path):
     from peakcnn.errors import InputError
-    from peakcnn.train import check_margin
+    from peakcnn.training.train import check_margin
 
     train = {"x": np.zeros((2, 4, 60), np.uint8), "margin": np.array(5)}
     val = {"x": np.zeros((2, 4, 50), np.uint8)}

@@ -1,4 +1,4 @@
-"""Tests of peakcnn.motifs, and the planted-motif test of the whole interpretation chain.
+"""Tests of peakcnn.interpret.motifs, and the planted-motif test of the whole interpretation chain.
 
 Planted motif: random background windows, a G-box (CACGTG) planted near the centre of every
 positive and absent from every negative. A small Basset trained on them must put its SHAP mass
@@ -16,9 +16,8 @@ import pytest
 import torch
 from torch import nn
 
-from peakcnn.attribute import compute_attributions
-from peakcnn.model import Basset, save_checkpoint
-from peakcnn.motifs import (
+from peakcnn.interpret.attribute import compute_attributions
+from peakcnn.interpret.motifs import (
     benjamini_hochberg,
     consensus,
     find_motifs,
@@ -26,6 +25,7 @@ from peakcnn.motifs import (
     match_patterns,
     trim,
 )
+from peakcnn.models.networks import Basset, save_checkpoint
 
 MOTIF = "CACGTG"
 LENGTH = 120

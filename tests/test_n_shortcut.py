@@ -17,11 +17,11 @@ from data_stages import data_stages
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from peakcnn.fetch import fetch_file, fetch_genome
-from peakcnn.genome import window_composition
-from peakcnn.intervals import read_bed
-from peakcnn.negatives import NEGATIVE_COLUMNS
-from peakcnn.windows import WINDOW_COLUMNS
+from peakcnn.data.fetch import fetch_file, fetch_genome
+from peakcnn.data.genome import window_composition
+from peakcnn.data.intervals import read_bed
+from peakcnn.data.negatives import NEGATIVE_COLUMNS
+from peakcnn.data.windows import WINDOW_COLUMNS
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -12,11 +12,12 @@ import json
 import numpy as np
 import pytest
 
-from peakcnn.dataset import build_dataset, load_split
-from peakcnn.intervals import read_bed
-from peakcnn.negatives import NEGATIVE_COLUMNS, match_gc, sample_negatives
-from peakcnn.split import SPLITS, split_windows
-from peakcnn.windows import make_windows
+from peakcnn.data.dataset import build_dataset
+from peakcnn.data.intervals import read_bed
+from peakcnn.data.negatives import NEGATIVE_COLUMNS, match_gc, sample_negatives
+from peakcnn.data.split import SPLITS, split_windows
+from peakcnn.data.splitfile import load_split
+from peakcnn.data.windows import make_windows
 
 LENGTH = 200
 BINS = 10

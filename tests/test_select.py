@@ -1,4 +1,4 @@
-"""Tests of peakcnn.selection: the choice on validation, seed ensembles, ties, small splits."""
+"""Tests of peakcnn.evaluation.selection: choice on validation, seed ensembles, ties, small sets."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from evaluated import write_evaluation
 
 from peakcnn.errors import InputError
-from peakcnn.evaluate import auroc, choose_threshold
-from peakcnn.selection import (
+from peakcnn.evaluation.evaluate import auroc, choose_threshold
+from peakcnn.evaluation.selection import (
     Run,
     choose_candidate,
     ensembles,
@@ -134,7 +134,7 @@ def test_seed_ensemble_is_a_candidate_with_mean_probabilities(tmp_path, labels):
 
 
 def test_ensembles_need_two_runs_of_a_model():
-    from peakcnn.selection import Candidate
+    from peakcnn.evaluation.selection import Candidate
 
     scores = {"val": np.array([0.2, 0.8]), "test": np.array([0.4, 0.6])}
     one = Candidate("kmer_baseline", "kmer_baseline", "run", ["kmer_baseline"], [0], scores)
@@ -243,7 +243,7 @@ def test_predictions_must_match_metrics(tmp_path, labels):
 
 
 def test_multitask_runs_are_chosen_on_macro_means(tmp_path):
-    from peakcnn.multitask import macro_mean
+    from peakcnn.evaluation.multitask import macro_mean
 
     rng = np.random.default_rng(3)
     labels = {s: rng.integers(0, 2, (n, 2)) for s, n in (("val", N_VAL), ("test", N_TEST))}

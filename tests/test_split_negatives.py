@@ -6,9 +6,8 @@ import pandas as pd
 import pybedtools
 import pytest
 
-from peakcnn.errors import InputError
-from peakcnn.intervals import read_bed
-from peakcnn.negatives import (
+from peakcnn.data.intervals import read_bed
+from peakcnn.data.negatives import (
     NEGATIVE_COLUMNS,
     allocate,
     candidate_windows,
@@ -16,7 +15,7 @@ from peakcnn.negatives import (
     sample_negatives,
     subtract_intervals,
 )
-from peakcnn.split import (
+from peakcnn.data.split import (
     REGION_COLUMNS,
     SPLITS,
     assign_splits,
@@ -26,7 +25,8 @@ from peakcnn.split import (
     split_regions,
     split_windows,
 )
-from peakcnn.windows import WINDOW_COLUMNS
+from peakcnn.data.windows import WINDOW_COLUMNS
+from peakcnn.errors import InputError
 
 
 def test_block_regions_are_disjoint_ordered_and_gapped():
@@ -204,7 +204,7 @@ def prepare_split(tmp_path):
         for s in sorted(rng.choice(np.arange(200, 19_700, 300), 25, replace=False))
     ]
     peaks.write_text("".join(lines))
-    from peakcnn.windows import make_windows
+    from peakcnn.data.windows import make_windows
 
     paths = {
         name: str(tmp_path / name)
@@ -325,7 +325,8 @@ def test_mixture_of_flanks_shuffles_and_gc_matched(tmp_path):
 
 
 def test_dataset_shuffles_are_composition_preserving_and_leaks_fail(tmp_path):
-    from peakcnn.dataset import build_dataset, load_split
+    from peakcnn.data.dataset import build_dataset
+    from peakcnn.data.splitfile import load_split
 
     fasta, peaks, paths = prepare_split(tmp_path)
     run_negatives(fasta, peaks, paths, strategy={"dinuc_shuffled": 1})
@@ -377,7 +378,7 @@ def test_dataset_shuffles_are_composition_preserving_and_leaks_fail(tmp_path):
 
 def test_blacklist_drops_positives_and_keeps_negatives_out(tmp_path):
     fasta, peaks, paths = prepare_split(tmp_path)
-    from peakcnn.windows import make_windows
+    from peakcnn.data.windows import make_windows
 
     blacklist = tmp_path / "blacklist.bed"
     blacklist.write_text("chr1\t0\t6000\nchr2\t10000\t20000\n")
@@ -409,7 +410,8 @@ def test_blacklist_drops_positives_and_keeps_negatives_out(tmp_path):
 
 
 def test_training_windows_carry_shift_margins_and_the_leak_check_covers_them(tmp_path):
-    from peakcnn.dataset import build_dataset, load_split
+    from peakcnn.data.dataset import build_dataset
+    from peakcnn.data.splitfile import load_split
 
     fasta, peaks, paths = prepare_split(tmp_path)
     run_negatives(fasta, peaks, paths)
@@ -445,7 +447,7 @@ def test_training_windows_carry_shift_margins_and_the_leak_check_covers_them(tmp
 
 
 def test_chromosome_folds_hold_out_every_chromosome_once():
-    from peakcnn.split import fold_chromosome_groups, fold_regions
+    from peakcnn.data.split import fold_chromosome_groups, fold_regions
 
     sizes = {"Chr1": 100, "Chr2": 90, "Chr3": 80, "Chr4": 70, "Chr5": 60, "ChrM": 5}
     with_peaks = {k: v for k, v in sizes.items() if k != "ChrM"}
@@ -465,7 +467,7 @@ def test_chromosome_folds_hold_out_every_chromosome_once():
 
 
 def test_block_folds_tile_each_chromosome_with_gaps():
-    from peakcnn.split import fold_block_regions
+    from peakcnn.data.split import fold_block_regions
 
     tested = []
     for fold in range(5):
@@ -504,7 +506,7 @@ def test_fold_splits_assign_every_positive_to_test_once(tmp_path):
 
 
 def test_random_split_draws_pieces_with_gaps_and_stays_leak_free(tmp_path):
-    from peakcnn.split import random_block_regions
+    from peakcnn.data.split import random_block_regions
 
     regions = random_block_regions({"c": 1_000_000, "d": 500_000}, 0.2, 0.2, 800, 10_000, 0)
     for _, rows in regions.groupby("chrom"):

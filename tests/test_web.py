@@ -15,7 +15,7 @@ from web_helpers import fetch, serving, write_results
 
 from peakcnn.cli.main import main
 from peakcnn.cli.serve import is_loopback
-from peakcnn.model import build_model, save_checkpoint
+from peakcnn.models.networks import build_model, save_checkpoint
 
 COMPLEMENT = str.maketrans("ACGTN", "TGCAN")
 

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from helpers import REPO, planned_jobs, run_in_terminal, snakemake, snakemake_command
 
-from peakcnn.evaluate import check_stored_metrics, choose_threshold, read_predictions
+from peakcnn.evaluation.evaluate import check_stored_metrics, choose_threshold, read_predictions
 
 pytestmark = pytest.mark.workflow
 
@@ -327,7 +327,7 @@ def test_progress_bar_on_a_terminal_only(tiny_run, tmp_path):
     bars = re.findall(r"epoch (\d)/6:\s+\d+%\|.*?\| \d+/\d+ \[", shown)
     assert sorted(set(bars)) == ["1", "2", "3", "4", "5", "6"], shown[-3000:]
     log = (workdir / "logs/train_model/tiny/basset.log").read_text()
-    assert len(re.findall(r"INFO peakcnn.train: epoch \d: train loss", log)) == 6
+    assert len(re.findall(r"INFO peakcnn.training.train: epoch \d: train loss", log)) == 6
     assert "%|" not in log  # the log keeps one line per epoch, no bar
     piped = snakemake(workdir, *args, snakefile=tiny_run / "Snakefile")
     assert piped.returncode == 0, piped.stderr[-3000:]

@@ -13,7 +13,7 @@ rule predict_sequences:
         sequences=get_apply_input("predict", "inputs"),
         fasta=from_dataset("genome/genome.fa"),  # for BED inputs
         fai=from_dataset("genome/genome.fa.fai"),
-        code=apply_sources(library_sources("devices", "logs")),
+        code=script_code("predict_sequences"),
     output:
         scores=report(
             "results/{dataset}/apply/{model}/predict/{name}.tsv",
@@ -46,7 +46,7 @@ rule scan_genome:
         fasta=from_dataset("genome/genome.fa"),
         fai=from_dataset("genome/genome.fa.fai"),
         regions=get_scan_regions,
-        code=apply_sources(library_sources("devices", "logs")),
+        code=script_code("scan_genome"),
     output:
         tracks=directory("results/{dataset}/apply/{model}/scan"),
         summary=report(
@@ -78,7 +78,7 @@ rule score_variants:
         variants=get_apply_input("variants", "vcfs"),
         fasta=from_dataset("genome/genome.fa"),
         fai=from_dataset("genome/genome.fa.fai"),
-        code=apply_sources(library_sources("devices", "logs")),
+        code=script_code("score_variants"),
     output:
         scores=report(
             "results/{dataset}/apply/{model}/variants/{name}.tsv",
@@ -110,7 +110,7 @@ rule export_model:
     input:
         **MODEL_FILES,
         train="results/{dataset}/dataset/train.npz",  # hashed into the metadata
-        code=apply_sources(library_sources("devices", "logs")),
+        code=script_code("export_model"),
     output:
         torchscript="results/{dataset}/apply/{model}/export/{model}.ts",
         onnx="results/{dataset}/apply/{model}/export/{model}.onnx",

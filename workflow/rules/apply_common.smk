@@ -40,23 +40,6 @@ def apply_inputs(section, key, dataset):
     return named
 
 
-def apply_sources(scripts_need):
-    """Library sources of peakcnn.apply, of every peakcnn module it imports, and those of
-    ``scripts_need`` (the ``library_sources`` of what the rule's script imports itself).
-    """
-    package = LIBRARY / "apply"
-    stems = set()
-    for source in package.glob("*.py"):
-        for node in ast.walk(ast.parse(source.read_text())):
-            imported = getattr(node, "module", None) or ""
-            if isinstance(node, ast.ImportFrom) and imported.startswith("peakcnn."):
-                stem = imported.split(".")[1]
-                if stem != "apply" and (LIBRARY / f"{stem}.py").exists():
-                    stems.add(stem)
-    files = {*map(str, package.glob("*.py")), *library_sources(*stems), *scripts_need}
-    return sorted(files)
-
-
 def scan_name():
     """Output prefix of the scan: the split scanned, the BED's stem, or ``genome``."""
     regions = config.get("scan", {}).get("regions", "test")

@@ -1,9 +1,10 @@
-import ast
 import json
 import re
 import runpy
 from pathlib import Path
 from urllib.parse import unquote, urlparse
+
+from peakcnn.sources import code_of
 
 DATASETS = list(config["datasets"])
 # k-fold cross-validation (split.folds >= 3): from the split stage on, every fold of a dataset
@@ -154,32 +155,22 @@ def get_windows_file(key):
     return [path] if path else []
 
 
-def _imports(stem):
-    """peakcnn modules imported by one library module (read statically from its source)."""
-    tree = ast.parse((LIBRARY / f"{stem}.py").read_text())
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module == "peakcnn":
-            found.add("__init__")
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
-            "peakcnn."
-        ):
-            found.add(node.module.split(".")[1])
-    return found
+def script_code(script):
+    """Library source files a rule's script runs: its peakcnn imports, followed through imports.
 
-
-def library_sources(*stems):
-    """Source files of the given library modules and of every peakcnn module they import.
-
-    Listed as rule inputs so that editing a module reruns exactly the stages that use it.
+    Listed as rule inputs so that editing a module reruns exactly the stages that use it
+    (``peakcnn.sources`` reads the imports statically; nothing is imported here).
     """
-    seen, todo = set(), list(stems)
-    while todo:
-        stem = todo.pop()
-        if stem not in seen:
-            seen.add(stem)
-            todo.extend(_imports(stem) - seen)
-    return sorted(str(LIBRARY / f"{stem}.py") for stem in seen)
+    files = code_of(PEAKCNN_DIR / "workflow" / "scripts" / f"{script}.py", LIBRARY)
+    return [relative_to_workdir(path) for path in files]
+
+
+def relative_to_workdir(path):
+    """A path below the working directory as a relative one (a moved project keeps its inputs);
+    others (the workflow used as a module from elsewhere) stay absolute.
+    """
+    path = Path(path)
+    return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
 
 
 def get_architecture(model):
@@ -223,7 +214,7 @@ def model_runs():
 EVALUATE_SETTINGS = set(config["evaluate"]) - {"baseline"}
 
 
-# The `train` settings a model's training reads (peakcnn.train.train_model; for kmer_baseline
+# The `train` settings a model's training reads (peakcnn.training.train.train_model; for kmer_baseline
 # its _fit_kmer branch): its job gets only these, so that editing another one leaves it alone.
 # Models not listed read every setting.
 TRAIN_SETTINGS_READ = {
@@ -264,7 +255,7 @@ def get_run_files(name):
     ]
 
 
-# Models that SHAP cannot explain (peakcnn.model.supports_shap is False): no attribution target.
+# Models that SHAP cannot explain (peakcnn.models.networks.supports_shap is False): no attribution target.
 NO_SHAP_MODELS = {"kmer_baseline"}
 
 

@@ -61,7 +61,7 @@ rule make_windows:
         fai=rules.fetch_genome.output.fai,
         aliases=get_windows_file("chrom_alias_file"),
         blacklist=get_windows_file("blacklist"),
-        code=library_sources("windows"),
+        code=script_code("make_windows"),
     output:
         positives="results/{dataset}/windows/positives.bed",
         all_peaks="results/{dataset}/windows/peaks.bed",
@@ -95,7 +95,7 @@ rule split_windows:
         positives=from_dataset("windows/positives.bed"),
         fasta=from_dataset("genome/genome.fa"),
         fai=from_dataset("genome/genome.fa.fai"),
-        code=library_sources("split"),
+        code=script_code("split_windows"),
     output:
         regions="results/{dataset}/split/regions.bed",
         assigned="results/{dataset}/split/positives.bed",
@@ -126,7 +126,7 @@ rule sample_negatives:
         fasta=from_dataset("genome/genome.fa"),
         fai=from_dataset("genome/genome.fa.fai"),
         blacklist=get_windows_file("blacklist"),
-        code=library_sources("negatives"),
+        code=script_code("sample_negatives"),
     output:
         negatives="results/{dataset}/negatives/negatives.bed",
         report="results/{dataset}/negatives/negatives.json",
@@ -164,7 +164,7 @@ rule build_dataset:
         summary=rules.split_windows.output.summary,
         fasta=from_dataset("genome/genome.fa"),
         fai=from_dataset("genome/genome.fa.fai"),
-        code=library_sources("dataset"),
+        code=script_code("build_dataset"),
     output:
         train="results/{dataset}/dataset/train.npz",
         val="results/{dataset}/dataset/val.npz",

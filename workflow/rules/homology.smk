@@ -10,7 +10,7 @@ rule homology_check:
         train=rules.build_dataset.output.train,
         val=rules.build_dataset.output.val,
         test=rules.build_dataset.output.test,
-        code=library_sources("homology", "logs"),
+        code=script_code("homology_check"),
     output:
         table=HOMOLOGY_TABLE,
         summary=report(

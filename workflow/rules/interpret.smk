@@ -11,7 +11,7 @@ rule attribute_chunk:
     input:
         model="results/{dataset}/models/{model}/model.pt",  # the first seed's run
         test=rules.build_dataset.output.test,
-        code=library_sources("attribute"),
+        code=script_code("attribute_chunk"),
     output:
         chunk=temp("results/{dataset}/attribution/{model}/chunks/{chunk}.npz"),
     log:
@@ -40,7 +40,7 @@ rule compute_attributions:
             "results/{{dataset}}/attribution/{{model}}/chunks/{chunk}.npz",
             chunk=range(ATTRIBUTE_CHUNKS),
         ),
-        code=library_sources("attribute"),
+        code=script_code("compute_attributions"),
     output:
         shap="results/{dataset}/attribution/{model}/shap.npz",
         logos=report(
@@ -72,7 +72,7 @@ rule find_motifs:
     """modisco-lite patterns in the hypothetical SHAP contributions, matched to JASPAR by TOMTOM."""
     input:
         shap=rules.compute_attributions.output.shap,
-        code=library_sources("motifs", "logs"),
+        code=script_code("find_motifs"),
     output:
         modisco="results/{dataset}/attribution/{model}/motifs/modisco.h5",
         matches=report(
@@ -111,7 +111,7 @@ rule compare_models:
         predictions=expand(
             "results/{{dataset}}/eval/{model}/predictions.tsv.gz", model=MODELS
         ),
-        code=library_sources("compare"),
+        code=script_code("compare_models"),
     output:
         table=report(
             "results/{dataset}/eval/models.tsv",

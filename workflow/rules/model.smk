@@ -9,7 +9,7 @@ rule train_model:
     input:
         train=rules.build_dataset.output.train,
         val=rules.build_dataset.output.val,
-        code=library_sources("train"),
+        code=script_code("train_model"),
     output:
         model="results/{dataset}/models/{model}{seedtag}/model.pt",
         history=report(
@@ -51,7 +51,7 @@ rule evaluate_model:
             if config["homology"]["enabled"]
             else []
         ),
-        code=library_sources("evaluate"),
+        code=script_code("evaluate_model"),
     output:
         metrics="results/{dataset}/eval/{model}{seedtag}/metrics.json",
         table=report(
@@ -130,7 +130,7 @@ rule select_model:
     input:
         metrics=get_run_files("metrics.json"),
         predictions=get_run_files("predictions.tsv.gz"),
-        code=library_sources("selection"),
+        code=script_code("select_model"),
     output:
         best=report(
             "results/{dataset}/eval/best.json",
@@ -174,7 +174,7 @@ rule summarise_folds:
             for run in dataset_runs(wildcards.dataset)
             for model in MODELS
         ],
-        code=library_sources("folds", "logs"),
+        code=script_code("summarise_folds"),
     output:
         table=report(
             "results/{dataset}/folds/summary.tsv",

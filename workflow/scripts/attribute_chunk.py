@@ -1,4 +1,4 @@
-"""One chunk of attributions (wrapper around peakcnn.attribute.attribute_chunk)."""
+"""One chunk of attributions (wrapper around peakcnn.interpret.attribute.attribute_chunk)."""
 
 import json
 import sys
@@ -6,7 +6,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # our peakcnn
 
-from peakcnn.attribute import CHUNK_OPTIONS, attribute_chunk
+from peakcnn.interpret.attribute import CHUNK_OPTIONS, attribute_chunk
 from peakcnn.logs import log_to_file
 
 log_to_file(snakemake.log[0])

@@ -1,4 +1,4 @@
-"""Label, leak-check and encode the dataset (wrapper around peakcnn.dataset.build_dataset)."""
+"""Label, leak-check and encode the dataset (wrapper around peakcnn.data.dataset.build_dataset)."""
 
 import json
 import sys
@@ -6,7 +6,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # our peakcnn
 
-from peakcnn.dataset import build_dataset
+from peakcnn.data.dataset import build_dataset
 from peakcnn.logs import log_to_file
 
 log_to_file(snakemake.log[0])

@@ -1,4 +1,4 @@
-"""Compare the models of one dataset (wrapper around peakcnn.compare.compare_models)."""
+"""Compare the models of one dataset (wrapper around peakcnn.evaluation.compare.compare_models)."""
 
 import json
 import sys
@@ -6,7 +6,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # our peakcnn
 
-from peakcnn.compare import compare_models
+from peakcnn.evaluation.compare import compare_models
 from peakcnn.logs import log_to_file
 
 log_to_file(snakemake.log[0])

@@ -1,4 +1,4 @@
-"""Join attribution chunks (wrapper around peakcnn.attribute.gather_attributions)."""
+"""Join attribution chunks (wrapper around peakcnn.interpret.attribute.gather_attributions)."""
 
 import json
 import sys
@@ -6,7 +6,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # our peakcnn
 
-from peakcnn.attribute import GATHER_OPTIONS, gather_attributions
+from peakcnn.interpret.attribute import GATHER_OPTIONS, gather_attributions
 from peakcnn.logs import log_to_file
 
 log_to_file(snakemake.log[0])

@@ -1,4 +1,4 @@
-"""Evaluate one model on the test split (wrapper around peakcnn.evaluate.evaluate_model)."""
+"""Evaluate one model on the test split (wraps peakcnn.evaluation.evaluate.evaluate_model)."""
 
 import json
 import sys
@@ -6,7 +6,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # our peakcnn
 
-from peakcnn.evaluate import evaluate_model
+from peakcnn.evaluation.evaluate import evaluate_model
 from peakcnn.logs import log_to_file
 
 log_to_file(snakemake.log[0])

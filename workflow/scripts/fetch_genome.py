@@ -1,4 +1,4 @@
-"""Fetch the genome FASTA and index it (wrapper around peakcnn.fetch.fetch_genome)."""
+"""Fetch the genome FASTA and index it (wrapper around peakcnn.data.fetch.fetch_genome)."""
 
 import json
 import sys
@@ -6,7 +6,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # our peakcnn
 
-from peakcnn.fetch import fetch_genome
+from peakcnn.data.fetch import fetch_genome
 from peakcnn.logs import log_to_file
 
 log_to_file(snakemake.log[0])

@@ -1,4 +1,4 @@
-"""Fetch the peak file (wrapper around peakcnn.fetch.fetch_file)."""
+"""Fetch the peak file (wrapper around peakcnn.data.fetch.fetch_file)."""
 
 import json
 import sys
@@ -6,7 +6,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # our peakcnn
 
-from peakcnn.fetch import fetch_file
+from peakcnn.data.fetch import fetch_file
 from peakcnn.logs import log_to_file
 
 log_to_file(snakemake.log[0])

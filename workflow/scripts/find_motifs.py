@@ -1,4 +1,4 @@
-"""Motifs from attributions (wrapper around peakcnn.motifs.find_motifs)."""
+"""Motifs from attributions (wrapper around peakcnn.interpret.motifs.find_motifs)."""
 
 import json
 import sys
@@ -6,8 +6,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # our peakcnn
 
+from peakcnn.interpret.motifs import find_motifs
 from peakcnn.logs import log_to_file
-from peakcnn.motifs import find_motifs
 
 log_to_file(snakemake.log[0])
 find_motifs(

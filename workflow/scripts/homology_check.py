@@ -1,4 +1,4 @@
-"""Align val/test windows to train windows (wrapper around peakcnn.homology.check_homology)."""
+"""Align val/test windows to train windows (wrapper around peakcnn.data.homology.check_homology)."""
 
 import json
 import sys
@@ -6,7 +6,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # our peakcnn
 
-from peakcnn.homology import check_homology
+from peakcnn.data.homology import check_homology
 from peakcnn.logs import log_to_file
 
 log_to_file(snakemake.log[0])

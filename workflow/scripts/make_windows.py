@@ -1,4 +1,4 @@
-"""Make summit-centred positive windows (wrapper around peakcnn.windows.make_windows)."""
+"""Make summit-centred positive windows (wrapper around peakcnn.data.windows.make_windows)."""
 
 import json
 import sys
@@ -6,8 +6,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # our peakcnn
 
+from peakcnn.data.windows import make_windows
 from peakcnn.logs import log_to_file
-from peakcnn.windows import make_windows
 
 log_to_file(snakemake.log[0], sources=json.loads(snakemake.params.user_files))
 make_windows(

@@ -1,4 +1,4 @@
-"""Sample background windows per split (wrapper around peakcnn.negatives.sample_negatives)."""
+"""Sample background windows per split (wrapper around peakcnn.data.negatives.sample_negatives)."""
 
 import json
 import sys
@@ -6,8 +6,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # our peakcnn
 
+from peakcnn.data.negatives import sample_negatives
 from peakcnn.logs import log_to_file
-from peakcnn.negatives import sample_negatives
 
 log_to_file(snakemake.log[0])
 sample_negatives(

@@ -1,4 +1,4 @@
-"""Choose the reported model of a dataset (wrapper around peakcnn.selection.select_model)."""
+"""Choose a dataset's reported model (wraps peakcnn.evaluation.selection.select_model)."""
 
 import json
 import sys
@@ -7,8 +7,8 @@ from pathlib import Path
 # this checkout's peakcnn; scriptdir is workflow/rules/../scripts, so resolve it first
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 
+from peakcnn.evaluation.selection import Run, select_model
 from peakcnn.logs import log_to_file
-from peakcnn.selection import Run, select_model
 
 log_to_file(snakemake.log[0])
 cfg = json.loads(snakemake.params.cfg)

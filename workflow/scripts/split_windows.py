@@ -1,4 +1,4 @@
-"""Define split regions and assign positives (wrapper around peakcnn.split.split_windows)."""
+"""Define split regions and assign positives (wrapper around peakcnn.data.split.split_windows)."""
 
 import json
 import sys
@@ -6,8 +6,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # our peakcnn
 
+from peakcnn.data.split import split_windows
 from peakcnn.logs import log_to_file
-from peakcnn.split import split_windows
 
 log_to_file(snakemake.log[0])
 split_windows(

@@ -1,11 +1,11 @@
-"""Summarise k-fold test metrics (wrapper around peakcnn.folds.summarise_folds)."""
+"""Summarise k-fold test metrics (wrapper around peakcnn.evaluation.folds.summarise_folds)."""
 
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # our peakcnn
 
-from peakcnn.folds import summarise_folds
+from peakcnn.evaluation.folds import summarise_folds
 from peakcnn.logs import log_to_file
 
 log_to_file(snakemake.log[0])

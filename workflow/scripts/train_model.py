@@ -1,4 +1,4 @@
-"""Train one model (wrapper around peakcnn.train.train_model)."""
+"""Train one model (wrapper around peakcnn.training.train.train_model)."""
 
 import json
 import sys
@@ -7,7 +7,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # our peakcnn
 
 from peakcnn.logs import log_to_file
-from peakcnn.train import train_model
+from peakcnn.training.train import train_model
 
 log_to_file(snakemake.log[0])
 train_model(

@@ -20,14 +20,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from peakcnn.calibration import CHECKPOINT_KEY, calibrated_probabilities, calibration_of
 from peakcnn.errors import InputError
-from peakcnn.inference import predict_logits
-from peakcnn.model import build_model
+from peakcnn.models.calibration import CHECKPOINT_KEY, calibrated_probabilities, calibration_of
+from peakcnn.models.inference import predict_logits
+from peakcnn.models.networks import build_model
 
 logger = logging.getLogger(__name__)
 
-#: Order of the one-hot channels (``peakcnn.kernels.CHANNEL_LETTERS``).
+#: Order of the one-hot channels (``peakcnn.data.kernels.CHANNEL_LETTERS``).
 ALPHABET = "ACGT"
 #: Name of the metadata entry in exported files (TorchScript extra file, ONNX metadata key).
 METADATA_KEY = "peakcnn.json"
@@ -42,7 +42,7 @@ class ModelMetadata:
     Attributes
     ----------
     name : str
-        Model name (a key of ``peakcnn.model.MODELS``).
+        Model name (a key of ``peakcnn.models.networks.MODELS``).
     length : int
         Window length in bp.
     tasks : list of str
@@ -60,7 +60,7 @@ class ModelMetadata:
     training_data_sha256 : str or None
         SHA-256 of the training split file, if known.
     hyperparameters : dict
-        Arguments of ``peakcnn.model.build_model``.
+        Arguments of ``peakcnn.models.networks.build_model``.
     """
 
     name: str
@@ -201,7 +201,7 @@ def thresholds_from_metrics(path: str | Path, tasks: list[str]) -> list[float]:
     Parameters
     ----------
     path : str or pathlib.Path
-        ``metrics.json`` of ``peakcnn.evaluate.evaluate_model``.
+        ``metrics.json`` of ``peakcnn.evaluation.evaluate.evaluate_model``.
     tasks : list of str
         The model's tasks, in output order.
 

@@ -27,9 +27,9 @@ import pandas as pd
 from peakcnn.apply.loading import LoadedModel
 from peakcnn.apply.predict import region_table, window_logits
 from peakcnn.apply.sequences import check_genome, match_contigs, read_bed
-from peakcnn.encode import encode_bytes
+from peakcnn.data.encode import encode_bytes
+from peakcnn.data.genome import chromosome_sizes, open_fasta, record_layout
 from peakcnn.errors import InputError
-from peakcnn.genome import chromosome_sizes, open_fasta, record_layout
 from peakcnn.io import atomic_path
 from peakcnn.logs import progress, throughput
 

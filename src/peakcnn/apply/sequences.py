@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from peakcnn.contigs import reconcile_names
-from peakcnn.encode import COUNT_COLUMNS, encode_bytes, encode_windows
+from peakcnn.data.contigs import reconcile_names
+from peakcnn.data.encode import COUNT_COLUMNS, encode_bytes, encode_windows
+from peakcnn.data.genome import chromosome_sizes, fasta_descriptions
 from peakcnn.errors import InputError
-from peakcnn.genome import chromosome_sizes, fasta_descriptions
 
 logger = logging.getLogger(__name__)
 

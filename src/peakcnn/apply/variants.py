@@ -29,10 +29,10 @@ import pandas as pd
 from peakcnn.apply.loading import LoadedModel
 from peakcnn.apply.predict import window_logits
 from peakcnn.apply.sequences import check_genome, open_text
-from peakcnn.contigs import reconcile_names
-from peakcnn.encode import encode_bytes
+from peakcnn.data.contigs import reconcile_names
+from peakcnn.data.encode import encode_bytes
+from peakcnn.data.genome import chromosome_bytes, fasta_descriptions, open_fasta
 from peakcnn.errors import InputError
-from peakcnn.genome import chromosome_bytes, fasta_descriptions, open_fasta
 from peakcnn.io import atomic_path
 from peakcnn.logs import throughput
 

@@ -1,8 +1,10 @@
 """Score and explain one window for the Sequence page, with bounded work per request.
 
-The score is that of ``peakcnn predict``; SHAP values come from ``peakcnn.shap_core`` (the
+The score is that of ``peakcnn predict``; SHAP values come from ``peakcnn.interpret.shap_values``
+(the
 explainer the model was trained for, against a few dinucleotide-shuffled references); the
-in-silico mutagenesis from ``peakcnn.ism`` on the central stretch of the window; a single-base
+in-silico mutagenesis from ``peakcnn.interpret.ism`` on the central stretch of the window; a
+single-base
 what-if scores the three substitutions at one base with the code of ``peakcnn variants`` (a
 window centred on the base for each allele, logits averaged over both strands). The work of a
 request does not depend on the length of the input: one window, ``references`` shuffles and
@@ -19,8 +21,8 @@ from peakcnn.apply.loading import LoadedModel
 from peakcnn.apply.predict import window_logits
 from peakcnn.apply.variants import Variant, _encode, _score_table
 from peakcnn.errors import InputError
-from peakcnn.ism import ism
-from peakcnn.shap_core import explain, make_references, output_deltas, resolve_explainer
+from peakcnn.interpret.ism import ism
+from peakcnn.interpret.shap_values import explain, make_references, output_deltas, resolve_explainer
 from peakcnn.web.inputs import Query
 
 #: Dinucleotide shuffles each window is explained against on the page.

@@ -22,8 +22,8 @@ from peakcnn.apply.sequences import (
     match_contigs,
     parse_region,
 )
+from peakcnn.data.genome import chromosome_sizes, open_fasta
 from peakcnn.errors import InputError
-from peakcnn.genome import chromosome_sizes, open_fasta
 
 #: Letters accepted in a pasted sequence (any case): ACGT, N and the other IUPAC codes (read as N).
 DNA_LETTERS = frozenset("ACGTNRYKMSWBDHV")

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pybedtools
 
-from peakcnn.contigs import DEFAULT_EXCLUDE, excluded_contigs, read_alias_file, reconcile_names
+from peakcnn.data.contigs import DEFAULT_EXCLUDE, excluded_contigs, read_alias_file, reconcile_names
+from peakcnn.data.genome import chromosome_sizes, fasta_descriptions, window_composition
+from peakcnn.data.intervals import read_peaks, write_bed
 from peakcnn.errors import InputError
-from peakcnn.genome import chromosome_sizes, fasta_descriptions, window_composition
-from peakcnn.intervals import read_peaks, write_bed
 from peakcnn.io import write_json
 from peakcnn.logs import throughput
 

@@ -6,7 +6,8 @@ every val and test window is aligned (both strands) to all train windows with th
 program; a window *has a near-identical train window* when one alignment reaches at least
 ``min_identity`` (matching bases over alignment columns, gaps included) over at least
 ``min_coverage`` of the window. One row per val/test window goes to a TSV, and the fractions
-per split and class to a JSON summary; ``peakcnn.evaluate`` reports the test metrics with and
+per split and class to a JSON summary; ``peakcnn.evaluation.evaluate`` reports the test metrics
+with and
 without those windows.
 """
 
@@ -22,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from peakcnn.data.splitfile import load_split
 from peakcnn.errors import InputError
 from peakcnn.io import atomic_path, write_json
 
@@ -55,7 +57,7 @@ def decode_windows(x: np.ndarray) -> list[str]:
     Parameters
     ----------
     x : numpy.ndarray of uint8, shape (n, 4, length)
-        ACGT one-hot, as ``peakcnn.encode`` writes it.
+        ACGT one-hot, as ``peakcnn.data.encode`` writes it.
 
     Returns
     -------
@@ -222,7 +224,7 @@ def homology_table(
     Parameters
     ----------
     splits : dict of str to dict
-        ``train``, ``val`` and ``test`` as ``peakcnn.dataset.load_split`` returns them.
+        ``train``, ``val`` and ``test`` as ``peakcnn.data.dataset.load_split`` returns them.
     min_identity, min_coverage : float
         Thresholds of a near-identical train window.
     preset : str, default "sr"
@@ -296,18 +298,11 @@ def summarise(table: pd.DataFrame, settings: dict) -> dict:
 
 
 def read_split(path: str) -> dict[str, np.ndarray]:
-    """Read the arrays of a split npz this check needs.
-
-    As ``peakcnn.dataset.load_split``, without the torch import that module brings (longer
-    than the whole check on the demo).
-    """
-    with np.load(path, allow_pickle=False) as data:
-        missing = {"x", "y", "name", "chrom", "start", "end"} - set(data.files)
-        if missing:
-            raise InputError(
-                f"not a peakcnn split (no {sorted(missing)}); re-run build_dataset", path=path
-            )
-        return {key: data[key] for key in ("x", "y", "name", "chrom", "start", "end")}
+    """Read a split npz (``peakcnn.data.splitfile``) with the window names this check reports."""
+    arrays = load_split(path)
+    if "name" not in arrays:
+        raise InputError("the split has no window names; re-run build_dataset", path=path)
+    return arrays
 
 
 def minimap2_version() -> str:
@@ -333,7 +328,7 @@ def check_homology(
     Parameters
     ----------
     train_path, val_path, test_path : str
-        Encoded split npz files (``peakcnn.dataset``).
+        Encoded split npz files (``peakcnn.data.dataset``).
     table_path : str
         Output TSV, one row per val/test window (``COLUMNS``).
     summary_path : str

@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from peakcnn.compare import paired_bootstrap
 from peakcnn.errors import InputError
-from peakcnn.evaluate import (
+from peakcnn.evaluation.compare import paired_bootstrap
+from peakcnn.evaluation.evaluate import (
     auprc,
     auroc,
     bootstrap_ci,
@@ -38,8 +38,8 @@ from peakcnn.evaluate import (
     read_predictions,
     task_matrix,
 )
+from peakcnn.evaluation.multitask import macro_mean, mean_of_dicts
 from peakcnn.io import atomic_path, write_json
-from peakcnn.multitask import macro_mean, mean_of_dicts
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,7 @@
 """Training: minibatch SGD/AdamW on uint8 one-hot data, early stopping, resumable checkpoints.
 
-One call of ``train_model`` trains one model (``peakcnn.model.MODELS``) on the train split and
+One call of ``train_model`` trains one model (``peakcnn.models.networks.MODELS``) on the train split
+and
 keeps the epoch with the best validation score (``monitor``: AUROC or loss). Design points:
 
 - Data stay uint8 until a batch is on the device. On CUDA the whole uint8 training set is
@@ -17,9 +18,9 @@ keeps the epoch with the best validation score (``monitor``: AUROC or loss). Des
   not a declared output, so it never triggers or blocks a rerun.
 - Logs: one line per epoch in the log, ``history.tsv``, TensorBoard event files in
   ``tensorboard/`` beside the model, ``train.json``; a progress bar only on a terminal.
-- The kept model's validation logits fit a calibration per task (``peakcnn.calibration``),
+- The kept model's validation logits fit a calibration per task (``peakcnn.models.calibration``),
   stored in ``model.pt`` and reported in ``train.json``: every consumer reads it from there.
-- ``kmer_baseline`` is fitted in one pass (``peakcnn.kmer``) and written the same way.
+- ``kmer_baseline`` is fitted in one pass (``peakcnn.models.kmer``) and written the same way.
 """
 
 from __future__ import annotations
@@ -41,17 +42,17 @@ import torch
 from sklearn.metrics import average_precision_score, roc_auc_score
 from torch import nn
 
-from peakcnn.calibration import CHECKPOINT_KEY, fit_calibration
-from peakcnn.calibration import METHODS as CALIBRATION_METHODS
-from peakcnn.dataset import load_split
+from peakcnn.data.splitfile import load_split
 from peakcnn.devices import resolve_device, set_seed, set_threads
 from peakcnn.errors import InputError
-from peakcnn.inference import predict_logits
+from peakcnn.evaluation.multitask import has_both_classes
 from peakcnn.io import atomic_path, remove_stale_temporaries, write_json
-from peakcnn.kmer import DEFAULT_C, fit_kmer_baseline
 from peakcnn.logs import progress
-from peakcnn.model import MODELS, build_model, explainer_for, save_checkpoint
-from peakcnn.multitask import has_both_classes
+from peakcnn.models.calibration import CHECKPOINT_KEY, fit_calibration
+from peakcnn.models.calibration import METHODS as CALIBRATION_METHODS
+from peakcnn.models.inference import predict_logits
+from peakcnn.models.kmer import DEFAULT_C, fit_kmer_baseline
+from peakcnn.models.networks import MODELS, build_model, explainer_for, save_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -536,7 +537,7 @@ def train_model(
         Output ``train.json``: device, AMP, epochs run, best epoch, throughput, explainer,
         the calibration fitted on validation.
     model : str, default "basset"
-        Model name (see ``peakcnn.model.MODELS``).
+        Model name (see ``peakcnn.models.networks.MODELS``).
     architecture : dict, optional
         Model hyperparameters, flat or keyed by model name; model defaults when empty. For
         ``kmer_baseline``: ``k``, ``canonical`` and ``C`` (a number or a grid chosen on
@@ -574,7 +575,7 @@ def train_model(
         Run training steps through ``torch.compile``.
     calibration : {"temperature", "platt", "none"}, default "platt"
         How the kept model's probabilities are calibrated on validation
-        (``peakcnn.calibration``); stored in the checkpoint.
+        (``peakcnn.models.calibration``); stored in the checkpoint.
     seed : int, default 0
     device : str, default "auto"
         ``auto`` picks CUDA when available, else CPU.

@@ -12,8 +12,8 @@ from importlib.metadata import version
 import numpy as np
 
 from peakcnn.errors import InputError
-from peakcnn.ism import ism_importance, pearson_rows
-from peakcnn.shap_core import N_HANDLING
+from peakcnn.interpret.ism import ism_importance, pearson_rows
+from peakcnn.interpret.shap_values import N_HANDLING
 
 PER_WINDOW = (
     "rank",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from peakcnn.shap_core import ALPHABET
+from peakcnn.interpret.shap_values import ALPHABET
 
 
 def _logo_offset(projected: np.ndarray, width: int) -> int:

@@ -21,7 +21,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from peakcnn.errors import InputError  # noqa: E402
-from peakcnn.evaluate import (  # noqa: E402
+from peakcnn.evaluation.evaluate import (  # noqa: E402
     auprc,
     auroc,
     check_inputs,
@@ -29,8 +29,8 @@ from peakcnn.evaluate import (  # noqa: E402
     read_predictions,
     task_matrix,
 )
+from peakcnn.evaluation.multitask import macro_mean, summary_rows  # noqa: E402
 from peakcnn.io import atomic_path  # noqa: E402
-from peakcnn.multitask import macro_mean, summary_rows  # noqa: E402
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ Models:
 - ``hybrid``: a CNN front end, then pre-norm multi-head self-attention (transformer encoder)
   blocks over the pooled positions, mean-pooled into a small dense head.
 - ``kmer_baseline``: k-mer frequencies and a logistic regression fitted with scikit-learn,
-  held as a torch module (``peakcnn.kmer``) so that it is saved, loaded and scored like the
+  held as a torch module (``peakcnn.models.kmer``) so that it is saved, loaded and scored like the
   others.
 
 ``build_model(..., rc_average=True)`` wraps any of them in ``RCAverage``, which averages the
@@ -28,7 +28,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from peakcnn.kmer import KmerBaseline
+from peakcnn.models.kmer import KmerBaseline
 
 
 def _conv_length(length: int, pools: Sequence[int]) -> int:

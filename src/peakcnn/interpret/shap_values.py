@@ -3,7 +3,8 @@
 Each explained window is attributed against its own ``n_shuffles`` dinucleotide shuffles
 (``tangermeme.ersatz.dinucleotide_shuffle``, seeded per window). The default explainer,
 ``shap.DeepExplainer`` (DeepSHAP: DeepLIFT's rescale rules averaged over the references), runs
-in ``peakcnn.deeplift``: the rules of shap's DeepExplainer and tangermeme's ``deep_lift_shap``
+in ``peakcnn.interpret.deeplift``: the rules of shap's DeepExplainer and tangermeme's
+``deep_lift_shap``
 in one backward pass over the references, which also gives the hypothetical contributions
 (what each of the four bases would contribute at each position) that TF-MoDISco needs.
 ``shap.GradientExplainer`` (expected gradients, for models with no DeepLIFT rule) runs in shap
@@ -20,11 +21,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from peakcnn.deeplift import contributions
+from peakcnn.data.shuffle import shuffle_window
 from peakcnn.errors import InputError
-from peakcnn.inference import predict_logits
+from peakcnn.interpret.deeplift import contributions
 from peakcnn.logs import progress
-from peakcnn.shuffle import shuffle_window
+from peakcnn.models.inference import predict_logits
 
 EXPLAINER = "shap.DeepExplainer"
 GRADIENT_EXPLAINER = "shap.GradientExplainer"
@@ -32,7 +33,8 @@ EXPLAINERS = (EXPLAINER, GRADIENT_EXPLAINER)
 ALPHABET = "ACGT"
 SCORE_BATCH = 256
 ENGINE = (
-    "peakcnn.deeplift: DeepLIFT rescale rules of shap.DeepExplainer / tangermeme.deep_lift_shap, "
+    "peakcnn.interpret.deeplift: DeepLIFT rescale rules of shap.DeepExplainer / "
+    "tangermeme.deep_lift_shap, "
     "one backward pass over the references"
 )
 HYPOTHETICAL = (
@@ -215,7 +217,7 @@ def _deep_call(
     -------
     tuple of numpy.ndarray
         Contributions and hypothetical contributions summed over the ``S`` references,
-        float64 (k, 4, L) each; see ``peakcnn.deeplift.contributions``.
+        float64 (k, 4, L) each; see ``peakcnn.interpret.deeplift.contributions``.
     """
     windows = torch.from_numpy(x).to(device, torch.float32)
     refs = torch.from_numpy(references).to(device, torch.float32)
@@ -258,7 +260,7 @@ def explain(
     batch_pairs : int, default 20
         Sequence-reference pairs per call.
     explainer : {"shap.DeepExplainer", "shap.GradientExplainer"}
-        DeepSHAP (DeepLIFT rescale rules, exact additivity; ``peakcnn.deeplift``) or
+        DeepSHAP (DeepLIFT rescale rules, exact additivity; ``peakcnn.interpret.deeplift``) or
         GradientExplainer (expected gradients; additive only in expectation).
     samples : int, default 200
         GradientExplainer samples per window (and per reference chunk).

@@ -14,7 +14,8 @@ Every number is checkable:
 - Shifted windows are re-read from the genome; the unshifted re-read must reproduce the
   encoded test windows exactly, or the genome and the dataset disagree and evaluation stops.
 - Scores are calibrated probabilities ``sigmoid(logit / T + b)`` with the per-task
-  calibration stored in the checkpoint (``peakcnn.calibration``; none for a checkpoint without
+  calibration stored in the checkpoint (``peakcnn.models.calibration``; none for a checkpoint
+  without
   one): the threshold, every metric and ``predictions.tsv.gz`` use them. ``metrics.json``
   reports ``T``, ``b`` and the calibration (ECE, Brier, reliability bins) before and after.
 """
@@ -32,19 +33,19 @@ import pandas as pd  # noqa: E402
 import sklearn  # noqa: E402
 from sklearn import metrics as skm  # noqa: E402
 
-from peakcnn.calibration import (  # noqa: E402
+from peakcnn.data.encode import encode_windows  # noqa: E402
+from peakcnn.data.splitfile import load_split  # noqa: E402
+from peakcnn.devices import resolve_device, set_threads  # noqa: E402
+from peakcnn.errors import InputError  # noqa: E402
+from peakcnn.evaluation.multitask import MACRO, mean_of_dicts, stack_tasks, summary_rows  # noqa: E402
+from peakcnn.io import atomic_path, write_json  # noqa: E402
+from peakcnn.models.calibration import (  # noqa: E402
     calibrated_probabilities,
     calibration_of,
     read_calibration,
 )
-from peakcnn.dataset import load_split  # noqa: E402
-from peakcnn.devices import resolve_device, set_threads  # noqa: E402
-from peakcnn.encode import encode_windows  # noqa: E402
-from peakcnn.errors import InputError  # noqa: E402
-from peakcnn.inference import predict_logits  # noqa: E402
-from peakcnn.io import atomic_path, write_json  # noqa: E402
-from peakcnn.model import load_checkpoint  # noqa: E402
-from peakcnn.multitask import MACRO, mean_of_dicts, stack_tasks, summary_rows  # noqa: E402
+from peakcnn.models.inference import predict_logits  # noqa: E402
+from peakcnn.models.networks import load_checkpoint  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -962,7 +963,7 @@ def read_near_identical(path: str, test: dict[str, np.ndarray]) -> np.ndarray:
     Parameters
     ----------
     path : str
-        ``homology.tsv`` of ``peakcnn.homology.check_homology``.
+        ``homology.tsv`` of ``peakcnn.data.homology.check_homology``.
     test : dict of str to numpy.ndarray
         The test split (``load_split``); joined on window name.
 
@@ -1162,7 +1163,7 @@ def evaluate_model(
     Parameters
     ----------
     model_path : str
-        Checkpoint from ``peakcnn.train.train_model``.
+        Checkpoint from ``peakcnn.training.train.train_model``.
     val_path, test_path : str
         Encoded split npz files.
     metrics_path : str
@@ -1185,7 +1186,7 @@ def evaluate_model(
     robustness_path, robustness_plot_path : str or None
         Robustness TSV and PNG (substitutions, and shifts when ``fasta_path`` is given).
     homology_path : str or None
-        ``homology.tsv`` of ``peakcnn.homology``: test metrics without the windows that have a
+        ``homology.tsv`` of ``peakcnn.data.homology``: test metrics without the windows that have a
         near-identical train window go to ``metrics["homology"]`` (and ``metrics.tsv``).
     threshold : {"max_f1", "youden"}, default "max_f1"
         How the decision threshold is chosen on validation (never on test).
@@ -1199,7 +1200,7 @@ def evaluate_model(
     shifts : sequence of int, default (-50, -10, 10, 50)
     calibration_bins : int, default 10
     baseline : str or None, default None
-        Not used here: the baseline model of ``peakcnn.compare`` (same config section).
+        Not used here: the baseline model of ``peakcnn.evaluation.compare`` (same config section).
     device : str, default "auto"
     threads : int, default 1
 

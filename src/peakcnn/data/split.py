@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pybedtools
 
+from peakcnn.data.genome import chromosome_sizes
+from peakcnn.data.intervals import read_bed, write_bed
+from peakcnn.data.windows import WINDOW_COLUMNS
 from peakcnn.errors import InputError
-from peakcnn.genome import chromosome_sizes
-from peakcnn.intervals import read_bed, write_bed
 from peakcnn.io import write_json
-from peakcnn.windows import WINDOW_COLUMNS
 
 logger = logging.getLogger(__name__)
 

@@ -5,8 +5,9 @@ reverse complements: canonical k-mers), standardised with the training split's m
 standard deviation. The logistic regression is fitted by scikit-learn, one per task, with its
 inverse regularisation ``C`` chosen on validation AUROC from a grid; the coefficients are
 copied into an ``nn.Linear``. The fitted ``KmerBaseline`` maps one-hot float (N, 4, L) to
-(N, T) logits like every other model, so it is saved with ``peakcnn.model.save_checkpoint``
-and scored with ``peakcnn.inference.predict_logits`` without a special case.
+(N, T) logits like every other model, so it is saved with
+``peakcnn.models.networks.save_checkpoint``
+and scored with ``peakcnn.models.inference.predict_logits`` without a special case.
 
 k-mers overlapping an unknown base (all-zero column) are not counted; frequencies are counts
 divided by the number of counted k-mers of the window.
@@ -23,7 +24,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from torch import nn
 
-from peakcnn.multitask import macro_mean
+from peakcnn.evaluation.multitask import macro_mean
 
 logger = logging.getLogger(__name__)
 

@@ -5,11 +5,11 @@ top-scoring positive windows of a task (scatter step), ``gather_attributions`` j
 and writes the values, logos and QC (gather step), and ``compute_attributions`` does both in one
 process. Their shared options are the fields of ``ChunkOptions``.
 
-The parts live in their own modules: ``peakcnn.shap_core`` (references, explainer calls,
-projection), ``peakcnn.deeplift`` (DeepLIFT multipliers and hypothetical contributions),
-``peakcnn.shap_checks`` (additivity check), ``peakcnn.attribution_windows`` (choosing and
-explaining a chunk's windows), ``peakcnn.attribution_qc`` (joining chunks, QC) and
-``peakcnn.logos`` (sequence logos).
+The parts live in their own modules: ``peakcnn.interpret.shap_values`` (references, explainer calls,
+projection), ``peakcnn.interpret.deeplift`` (DeepLIFT multipliers and hypothetical contributions),
+``peakcnn.interpret.additivity`` (additivity check), ``peakcnn.interpret.explain`` (choosing and
+explaining a chunk's windows), ``peakcnn.interpret.qc`` (joining chunks, QC) and
+``peakcnn.interpret.logos`` (sequence logos).
 """
 
 from __future__ import annotations
@@ -25,19 +25,18 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
-from peakcnn.attribution_qc import PER_WINDOW, join_chunks
-from peakcnn.attribution_windows import chunk_windows, explain_chunk, task_index
-from peakcnn.dataset import load_split
+from peakcnn.data.splitfile import load_split
 from peakcnn.devices import resolve_device, set_seed, set_threads
 from peakcnn.errors import InputError
+from peakcnn.interpret.explain import chunk_windows, explain_chunk, task_index
+from peakcnn.interpret.logos import plot_logos
+from peakcnn.interpret.qc import PER_WINDOW, join_chunks
+from peakcnn.interpret.shap_values import resolve_explainer
 from peakcnn.io import atomic_path, write_json
-from peakcnn.logos import plot_logos
-from peakcnn.model import load_checkpoint
-from peakcnn.shap_core import ALPHABET, resolve_explainer
+from peakcnn.models.networks import load_checkpoint
 
 logger = logging.getLogger(__name__)
 
-_DATASET_KEYS = ("x", "y", "chrom", "start", "end", "tasks")
 #: Folder beside ``shap.npz`` holding the inputs of TF-MoDISco's ``modisco motifs``.
 MODISCO_DIR = "modisco"
 
@@ -97,38 +96,6 @@ CHUNK_OPTIONS = tuple(field.name for field in fields(ChunkOptions) if field.name
 GATHER_OPTIONS = ("logo_windows", "logo_width", "additivity_tolerance")
 
 
-def load_dataset(path: str) -> dict[str, np.ndarray]:
-    """Read an encoded dataset split and check its arrays.
-
-    Parameters
-    ----------
-    path : str
-        ``dataset/{split}.npz`` with ``x`` uint8 (N, 4, L), ``y`` uint8 (N, T), ``chrom`` (N,)
-        str, ``start``/``end`` (N,) int64 and ``tasks`` (T,) str.
-
-    Returns
-    -------
-    dict of str to numpy.ndarray
-        The arrays, keyed as in the file.
-
-    Raises
-    ------
-    InputError
-        If an array is missing or the shapes disagree.
-    """
-    data = load_split(path)
-    missing = [key for key in _DATASET_KEYS if key not in data]
-    if missing:
-        raise InputError(f"missing arrays {missing}; re-run the encode step", path=path)
-    x, y = data["x"], data["y"]
-    if x.ndim != 3 or x.shape[1] != len(ALPHABET) or y.ndim != 2 or len(y) != len(x):
-        raise InputError(
-            f"x {x.shape} must be (N, 4, L) and y {y.shape} (N, T); re-run the encode step",
-            path=path,
-        )
-    return data
-
-
 def _save_npz(path: str, arrays: dict[str, np.ndarray]) -> None:
     """Write arrays to an ``.npz`` at exactly ``path`` (no suffix added)."""
     with open(path, "wb") as handle:
@@ -178,7 +145,7 @@ def _chunk(
     set_seed(opts.seed)
     torch_device = resolve_device(opts.device)
     model = load_checkpoint(model_path, torch_device).eval()
-    data = load_dataset(data_path)
+    data = load_split(data_path)
     task = task_index(opts.task, data["tasks"], data_path)
     rows, ranks, logits, n_positives, n_selected = chunk_windows(
         model, data, data_path, task, opts.n_windows, torch_device, chunk, chunks
@@ -376,9 +343,9 @@ def compute_attributions(
     Parameters
     ----------
     model_path : str
-        Checkpoint written by ``peakcnn.model.save_checkpoint``.
+        Checkpoint written by ``peakcnn.models.networks.save_checkpoint``.
     data_path : str
-        Encoded split (``dataset/test.npz``), see ``load_dataset``.
+        Encoded split (``dataset/test.npz``), see ``peakcnn.data.splitfile``.
     shap_path : str
         Output ``.npz``: ``shap`` and ``projected`` float32 (n, 4, L), ``hypothetical`` float32
         (n, 4, L) (what each base would contribute at each position; ``projected`` =

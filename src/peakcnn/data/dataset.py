@@ -7,15 +7,16 @@ import logging
 import numpy as np
 import pandas as pd
 
-from peakcnn.encode import encode_windows
+from peakcnn.data.encode import encode_windows
+from peakcnn.data.intervals import read_bed
+from peakcnn.data.negatives import NEGATIVE_COLUMNS
+from peakcnn.data.shuffle import shuffle_window
+from peakcnn.data.split import SPLITS, leak_check
+from peakcnn.data.splitfile import save_split
+from peakcnn.data.windows import WINDOW_COLUMNS, split_tasks
 from peakcnn.errors import InputError
-from peakcnn.intervals import read_bed
-from peakcnn.io import atomic_path, write_json
+from peakcnn.io import write_json
 from peakcnn.logs import throughput
-from peakcnn.negatives import NEGATIVE_COLUMNS
-from peakcnn.shuffle import shuffle_window
-from peakcnn.split import SPLITS, leak_check
-from peakcnn.windows import WINDOW_COLUMNS, split_tasks
 
 logger = logging.getLogger(__name__)
 
@@ -129,40 +130,6 @@ def shuffle_rows(x: np.ndarray, rows: np.ndarray, seed: int) -> int:
     for row in np.flatnonzero(rows):
         x[row] = shuffle_window(x[row], 1, seed + int(row))[0][0]
     return int(rows.sum())
-
-
-def save_split(
-    path: str,
-    x: np.ndarray,
-    y: np.ndarray,
-    table: pd.DataFrame,
-    tasks: list[str],
-    margin: int = 0,
-) -> None:
-    """Write one split's npz: ``x`` (N, 4, L + 2 margin) uint8, ``y`` (N, T) and coordinates.
-
-    ``start``/``end`` are the full window coordinates (``start`` may be negative and ``end``
-    past the chromosome end where the window was padded with N), without the ``margin``: the
-    extra bases read on each side of training windows for random shifts.
-    """
-    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-        np.savez(
-            handle,
-            x=x,
-            y=y,
-            chrom=table["chrom"].to_numpy(dtype=str),
-            start=(table["start"] - table["pad_left"]).to_numpy(dtype=np.int64),
-            end=(table["end"] + table["pad_right"]).to_numpy(dtype=np.int64),
-            name=table["name"].to_numpy(dtype=str),
-            tasks=np.array(tasks, dtype=str),
-            margin=np.array(margin),
-        )
-
-
-def load_split(path: str) -> dict[str, np.ndarray]:
-    """Read a split npz written by ``save_split`` into a dict of arrays."""
-    with np.load(path, allow_pickle=False) as data:
-        return {key: data[key] for key in data.files}
 
 
 def build_dataset(

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pyfaidx
 
-from peakcnn.kernels import composition_kernel
+from peakcnn.data.kernels import composition_kernel
 
 logger = logging.getLogger(__name__)
 

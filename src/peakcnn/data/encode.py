@@ -15,8 +15,8 @@ import sys
 import numpy as np
 import pandas as pd
 
-from peakcnn.genome import open_fasta, window_layouts
-from peakcnn.kernels import CHANNEL_LETTERS, encode_kernel, rows_kernel
+from peakcnn.data.genome import open_fasta, window_layouts
+from peakcnn.data.kernels import CHANNEL_LETTERS, encode_kernel, rows_kernel
 
 logger = logging.getLogger(__name__)
 

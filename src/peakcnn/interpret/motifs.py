@@ -8,7 +8,7 @@ contribution scores (the projected SHAP values) to find seqlets, and compares se
 hypothetical contributions too. Seqlets are looked for in the central ``central_bp`` of each
 window, where the summit is. The same inputs are written beside ``shap.npz`` for TF-MoDISco's
 own command line (``modisco/ohe.npz``, ``modisco/hypothetical.npz``; see
-``peakcnn.attribute``).
+``peakcnn.interpret.attribute``).
 
 Each pattern's position probability matrix (PPM), trimmed to the positions whose CWM weight is
 at least ``trim_threshold`` of the largest, is compared with every JASPAR matrix of the chosen
@@ -408,7 +408,7 @@ def find_motifs(
     Parameters
     ----------
     shap_path : str
-        ``shap.npz`` from ``peakcnn.attribute`` (``x``, ``hypothetical``,
+        ``shap.npz`` from ``peakcnn.interpret.attribute`` (``x``, ``hypothetical``,
         ``hypothetical_method``).
     modisco_path : str
         Output h5 of modisco-lite patterns.

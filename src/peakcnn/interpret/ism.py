@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from peakcnn.inference import predict_logits
+from peakcnn.models.inference import predict_logits
 
 
 def ism(

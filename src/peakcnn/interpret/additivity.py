@@ -16,9 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from peakcnn.deeplift import SUPPORTED
-from peakcnn.logs import throughput
-from peakcnn.shap_core import (
+from peakcnn.interpret.deeplift import SUPPORTED
+from peakcnn.interpret.shap_values import (
     EXPLAINER,
     N_HANDLING,
     engine_of,
@@ -26,6 +25,7 @@ from peakcnn.shap_core import (
     make_references,
     output_deltas,
 )
+from peakcnn.logs import throughput
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def _suspect_layers(model: nn.Module, x: torch.Tensor) -> str:
     -------
     str
         A short description of the suspects (leaf modules with no DeepLIFT rule in
-        ``peakcnn.deeplift``), or of the usual cause when none is found (a functional
+        ``peakcnn.interpret.deeplift``), or of the usual cause when none is found (a functional
         activation in ``forward``).
     """
     calls: dict[str, int] = {}
@@ -170,7 +170,7 @@ def explain_checked(
     device : torch.device
         Where the model runs.
     n_shuffles, batch_pairs, seed : int
-        See ``peakcnn.attribute.ChunkOptions``.
+        See ``peakcnn.interpret.attribute.ChunkOptions``.
     tolerance : float
         Largest additivity error allowed, in logits.
     explainer : {"shap.DeepExplainer", "shap.GradientExplainer"}
@@ -183,7 +183,7 @@ def explain_checked(
         Raw SHAP values, float64 (n, 4, L).
     hypothetical : numpy.ndarray or None
         Hypothetical contributions, float64 (n, 4, L) (DeepSHAP), or None
-        (GradientExplainer); see ``peakcnn.shap_core.explain``.
+        (GradientExplainer); see ``peakcnn.interpret.shap_values.explain``.
     qc : dict
         Explainer, counts, timing, additivity errors (``errors``: per window) and N handling.
     """

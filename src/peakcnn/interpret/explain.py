@@ -15,10 +15,9 @@ import torch
 from torch import nn
 
 from peakcnn.errors import InputError
-from peakcnn.ism import ism, saliency
-from peakcnn.logs import throughput
-from peakcnn.shap_checks import explain_checked
-from peakcnn.shap_core import (
+from peakcnn.interpret.additivity import explain_checked
+from peakcnn.interpret.ism import ism, saliency
+from peakcnn.interpret.shap_values import (
     EXPLAINER,
     HYPOTHETICAL,
     HYPOTHETICAL_PROJECTED,
@@ -26,6 +25,7 @@ from peakcnn.shap_core import (
     project,
     score_windows,
 )
+from peakcnn.logs import throughput
 
 logger = logging.getLogger(__name__)
 

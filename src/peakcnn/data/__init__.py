@@ -1,0 +1,1 @@
+"""Data: genome and peak files in, labelled windows, splits, negatives and encoded npz out."""

@@ -1,0 +1,1 @@
+"""Interpretation: SHAP attributions, in-silico mutagenesis, motifs and logos."""

@@ -1,0 +1,1 @@
+"""Models: the networks, the k-mer baseline, checkpoints, inference and calibration."""

@@ -1,0 +1,1 @@
+"""Training: fitting a model on the train split, choosing the epoch on validation."""
