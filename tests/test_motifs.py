@@ -16,7 +16,7 @@ import pytest
 import torch
 from torch import nn
 
-from peakcnn.interpret.attribute import compute_attributions
+from peakcnn.interpret.attribute import attribute_windows
 from peakcnn.interpret.motifs import (
     benjamini_hochberg,
     consensus,
@@ -148,7 +148,7 @@ def planted(tmp_path_factory) -> dict:
         tasks=np.array(["gbox"]),
     )
     attribution = [str(root / name) for name in ("shap.npz", "logos.png", "qc.json")]
-    qc = compute_attributions(
+    qc = attribute_windows(
         str(root / "model.pt"),
         str(root / "test.npz"),
         *attribution,
@@ -209,7 +209,7 @@ def test_expected_gradients_also_find_the_planted_motif(planted, tmp_path):
     """GradientExplainer (for models DeepExplainer cannot take) on the same model and windows."""
     root = planted["root"]
     paths = [str(tmp_path / name) for name in ("shap.npz", "logos.png", "qc.json")]
-    qc = compute_attributions(
+    qc = attribute_windows(
         str(root / "model.pt"),
         str(root / "test.npz"),
         *paths,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from peakcnn.interpret.shap_values import ALPHABET
+from peakcnn.data.genome import BASES
 
 
 def _logo_offset(projected: np.ndarray, width: int) -> int:
@@ -58,7 +58,7 @@ def plot_logos(path: str, projected: np.ndarray, meta: dict[str, np.ndarray], wi
         offset = _logo_offset(values, width)
         crop = values[:, offset : offset + width].T
         index = pd.RangeIndex(int(start) + offset, int(start) + offset + width, name="pos")
-        logomaker.Logo(pd.DataFrame(crop, columns=list(ALPHABET), index=index), ax=ax)
+        logomaker.Logo(pd.DataFrame(crop, columns=list(BASES), index=index), ax=ax)
         ax.set_title(f"{chrom}:{start}-{end}  score {score:.3f}", fontsize=9)
         ax.set_ylabel("SHAP")
     figure.savefig(path, format="png", dpi=100)
