@@ -238,7 +238,7 @@ def motif_summary(
 
 
 def _write_motifs(
-    paths: tuple[str, str, str, str],
+    paths: tuple[str, str, str],
     modisco: tuple[list, list, int],
     patterns: list[dict],
     matches: pd.DataFrame,
@@ -247,10 +247,10 @@ def _write_motifs(
 ) -> None:
     """Write the modisco h5, the matches TSV and the pattern logos.
 
-    ``paths`` are the h5, TSV and PNG outputs (and the summary, written last by the caller);
+    ``paths`` are the h5, TSV and PNG outputs (the summary is written last, by the caller);
     ``modisco`` is the positive and negative patterns and the sliding window size.
     """
-    modisco_path, matches_path, logos_path, _ = paths
+    modisco_path, matches_path, logos_path = paths
     _save_modisco(modisco_path, *modisco)
     with atomic_path(matches_path) as tmp:
         matches.to_csv(tmp, sep="\t", index=False, float_format="%.3g")
@@ -340,9 +340,9 @@ def find_motifs(
     )
     summary.update(windows=len(x), hypothetical_contributions=method)
     summary.update(modisco_seconds=modisco_seconds, total_seconds=time.perf_counter() - started)
-    paths = (modisco_path, matches_path, logos_path, summary_path)
     modisco_run = (positive, negative, options.sliding_window_size)
-    _write_motifs(paths, modisco_run, patterns, matches, targets, logo_patterns)
+    outputs = (modisco_path, matches_path, logos_path)
+    _write_motifs(outputs, modisco_run, patterns, matches, targets, logo_patterns)
     write_json(summary_path, summary)
     logger.info(
         "%d patterns in %d windows (%.1f s); best matches: %s",
