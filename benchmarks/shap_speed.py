@@ -37,8 +37,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # this checkout's peakcnn
 
 from peakcnn.devices import resolve_device, set_threads
-from peakcnn.interpret.explain import select_windows
 from peakcnn.interpret.shap_values import explain, make_references, project
+from peakcnn.interpret.targets import select_windows
 from peakcnn.models.inference import predict_logits
 from peakcnn.models.networks import build_model, load_checkpoint
 

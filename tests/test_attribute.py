@@ -15,8 +15,8 @@ from peakcnn.data.shuffle import shuffle_window
 from peakcnn.errors import InputError
 from peakcnn.interpret.attribute import (
     attribute_chunk,
+    attribute_windows,
     compute_attributions,
-    gather_attributions,
     modisco_paths,
 )
 from peakcnn.interpret.ism import ism, ism_importance, saliency
@@ -86,7 +86,7 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict:
 def run(inputs: dict) -> dict:
     root = inputs["root"]
     paths = {name: str(root / "out" / name) for name in ("shap.npz", "logos.png", "qc.json")}
-    qc = compute_attributions(
+    qc = attribute_windows(
         str(root / "model.pt"), str(root / "test.npz"), *paths.values(), device="cpu", **OPTIONS
     )
     with np.load(paths["shap.npz"]) as npz:
@@ -236,7 +236,7 @@ def test_unsupported_model_raises_and_writes_nothing(
     save_checkpoint(str(tmp_path / "model.pt"), broken, "broken", HYPER)
     out = tmp_path / "out"
     with pytest.raises(ValueError, match=message) as error:
-        compute_attributions(
+        attribute_windows(
             str(tmp_path / "model.pt"),
             str(inputs["root"] / "test.npz"),
             str(out / "shap.npz"),
@@ -253,7 +253,7 @@ def test_task_without_positives_raises(inputs: dict, tmp_path) -> None:
     data = dict(inputs["data"], y=np.zeros((N_ROWS, 2), dtype=np.uint8))
     np.savez(tmp_path / "test.npz", **data)
     with pytest.raises(InputError, match="no window has label 1"):
-        compute_attributions(
+        attribute_windows(
             str(inputs["root"] / "model.pt"),
             str(tmp_path / "test.npz"),
             *(str(tmp_path / name) for name in ("s.npz", "l.png", "q.json")),
@@ -263,7 +263,7 @@ def test_task_without_positives_raises(inputs: dict, tmp_path) -> None:
 
 def test_fewer_positives_than_asked(inputs: dict, tmp_path) -> None:
     paths = [str(tmp_path / name) for name in ("s.npz", "l.png", "q.json")]
-    qc = compute_attributions(
+    qc = attribute_windows(
         str(inputs["root"] / "model.pt"),
         str(inputs["root"] / "test.npz"),
         *paths,
@@ -345,7 +345,7 @@ def test_chunks_gather_to_the_same_result(inputs: dict, run: dict, tmp_path) -> 
             **options,
         )
     outputs = [str(tmp_path / name) for name in ("shap.npz", "logos.png", "qc.json")]
-    qc = gather_attributions(paths[::-1], *outputs, logo_windows=3)
+    qc = compute_attributions(paths[::-1], *outputs, logo_windows=3)
     with np.load(outputs[0]) as npz:
         joined = {key: npz[key] for key in npz.files}
     assert set(joined) == set(run["arrays"])
@@ -359,12 +359,12 @@ def test_chunks_gather_to_the_same_result(inputs: dict, run: dict, tmp_path) -> 
     assert qc["chunks"] == 3 and qc["n_windows"] == OPTIONS["n_windows"]
     assert qc["pairs"] == run["qc"]["pairs"]
     with pytest.raises(InputError, match="do not fit together"):
-        gather_attributions(paths[:2], *outputs)
+        compute_attributions(paths[:2], *outputs)
 
 
 def test_gradient_explainer_is_recorded_not_enforced(inputs: dict, run: dict, tmp_path) -> None:
     paths = [str(tmp_path / name) for name in ("s.npz", "l.png", "q.json")]
-    qc = compute_attributions(
+    qc = attribute_windows(
         str(inputs["root"] / "model.pt"),
         str(inputs["root"] / "test.npz"),
         *paths,

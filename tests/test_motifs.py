@@ -16,15 +16,15 @@ import pytest
 import torch
 from torch import nn
 
-from peakcnn.interpret.attribute import compute_attributions
-from peakcnn.interpret.motifs import (
+from peakcnn.interpret.attribute import attribute_windows
+from peakcnn.interpret.jaspar import (
     benjamini_hochberg,
     consensus,
-    find_motifs,
     load_jaspar,
     match_patterns,
     trim,
 )
+from peakcnn.interpret.motifs import find_motifs
 from peakcnn.models.networks import Basset, save_checkpoint
 
 MOTIF = "CACGTG"
@@ -148,7 +148,7 @@ def planted(tmp_path_factory) -> dict:
         tasks=np.array(["gbox"]),
     )
     attribution = [str(root / name) for name in ("shap.npz", "logos.png", "qc.json")]
-    qc = compute_attributions(
+    qc = attribute_windows(
         str(root / "model.pt"),
         str(root / "test.npz"),
         *attribution,
@@ -209,7 +209,7 @@ def test_expected_gradients_also_find_the_planted_motif(planted, tmp_path):
     """GradientExplainer (for models DeepExplainer cannot take) on the same model and windows."""
     root = planted["root"]
     paths = [str(tmp_path / name) for name in ("shap.npz", "logos.png", "qc.json")]
-    qc = compute_attributions(
+    qc = attribute_windows(
         str(root / "model.pt"),
         str(root / "test.npz"),
         *paths,
@@ -252,3 +252,11 @@ def test_modisco_command_line_reads_the_attribution_folder(planted, tmp_path):
             for name in h5[group]
         ]
     assert any(MOTIF in pattern.upper() for pattern in found), found
+
+
+def test_find_motifs_refuses_an_unknown_option_before_any_work(tmp_path):
+    """A misspelt modisco option is a TypeError naming it, and nothing is written."""
+    paths = [str(tmp_path / name) for name in ("shap.npz", "m.h5", "t.tsv", "p.png", "m.json")]
+    with pytest.raises(TypeError, match="min_metacluster_sise"):
+        find_motifs(*paths, min_metacluster_sise=30)
+    assert list(tmp_path.iterdir()) == []

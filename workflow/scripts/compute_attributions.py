@@ -1,4 +1,4 @@
-"""Join attribution chunks (wrapper around peakcnn.interpret.attribute.gather_attributions)."""
+"""Join attribution chunks (wrapper around peakcnn.interpret.attribute.compute_attributions)."""
 
 import json
 import sys
@@ -6,12 +6,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # our peakcnn
 
-from peakcnn.interpret.attribute import GATHER_OPTIONS, gather_attributions
+from peakcnn.interpret.attribute import GATHER_OPTIONS, compute_attributions
 from peakcnn.logs import log_to_file
 
 log_to_file(snakemake.log[0])
 cfg = json.loads(snakemake.params.cfg)
-gather_attributions(
+compute_attributions(
     chunk_paths=list(snakemake.input.chunks),
     shap_path=snakemake.output.shap,
     logos_path=snakemake.output.logos,

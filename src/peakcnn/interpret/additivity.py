@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from importlib.metadata import version
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -26,6 +27,9 @@ from peakcnn.interpret.shap_values import (
     output_deltas,
 )
 from peakcnn.logs import throughput
+
+if TYPE_CHECKING:
+    from peakcnn.interpret.attribute import ChunkOptions
 
 logger = logging.getLogger(__name__)
 
@@ -139,23 +143,96 @@ def _log_unknown_bases(x: np.ndarray, shuffled: np.ndarray) -> tuple[int, int]:
     return windows_with_n, n_columns
 
 
+def _explain_or_name_suspects(
+    model: nn.Module,
+    x: np.ndarray,
+    references: np.ndarray,
+    task: int,
+    device: torch.device,
+    opts: ChunkOptions,
+) -> tuple[np.ndarray, np.ndarray | None, dict]:
+    """SHAP values of ``x`` against ``references``, timed; a failure names the suspect layers.
+
+    Returns
+    -------
+    values, hypothetical
+        As ``peakcnn.interpret.shap_values.explain``.
+    record : dict
+        ``peakcnn.logs.throughput``'s record: ``count`` (pairs), ``seconds``, ``rate``.
+    """
+    explainer = opts.explainer
+    with throughput(f"SHAP {explainer}", "pairs") as record:
+        try:
+            values, hypothetical = explain(
+                model,
+                x,
+                references,
+                task,
+                device,
+                opts.batch_pairs,
+                explainer,
+                opts.gradient_samples,
+                opts.seed,
+            )
+        except (RuntimeError, ValueError) as error:
+            suspects = _suspect_layers(model, torch.from_numpy(x[:1]).to(device, torch.float32))
+            reason = (str(error).splitlines() or [type(error).__name__])[0][:160]
+            raise ValueError(
+                f"{explainer} failed on this model ({reason}); {suspects}; it needs every "
+                "nonlinearity as a module (nn.ReLU(), nn.MaxPool1d, ...), not functional"
+            ) from error
+        record["count"] = len(x) * opts.n_shuffles
+    return values, hypothetical, record
+
+
+def _shap_qc(
+    errors: np.ndarray,
+    deltas: np.ndarray,
+    opts: ChunkOptions,
+    record: dict,
+    unknown: tuple[int, int],
+    shuffled: np.ndarray,
+) -> dict:
+    """Build the QC record of ``explain_checked``: explainer, counts, timing, additivity, N."""
+    enforced = opts.explainer == EXPLAINER
+    tolerance = opts.additivity_tolerance
+    return {
+        "errors": errors,
+        "deltas": deltas,
+        "explainer": opts.explainer,
+        "gradient_samples": None if enforced else opts.gradient_samples,
+        "additivity_enforced": enforced,
+        "engine": engine_of(opts.explainer),
+        "shap_version": version("shap"),
+        "references": "tangermeme.ersatz.dinucleotide_shuffle",
+        "n_windows": len(errors),
+        "pairs": record["count"],
+        "seconds": record["seconds"],
+        "attributions_per_second": record["rate"],
+        "additivity_max_error": float(errors.max()),
+        "additivity_mean_error": float(errors.mean()),
+        "additivity_tolerance": tolerance,
+        "additivity_passed": bool(not enforced or errors.max() <= tolerance),
+        "windows_with_n": unknown[0],
+        "n_columns": unknown[1],
+        "n_handling": N_HANDLING,
+        "unshuffled_windows": int((~shuffled).sum()),
+    }
+
+
 def explain_checked(
     model: nn.Module,
     x: np.ndarray,
     rows: np.ndarray,
     task: int,
     device: torch.device,
-    n_shuffles: int,
-    batch_pairs: int,
-    seed: int,
-    tolerance: float,
-    explainer: str = EXPLAINER,
-    samples: int = 200,
-) -> tuple[np.ndarray, dict]:
+    opts: ChunkOptions,
+) -> tuple[np.ndarray, np.ndarray | None, dict]:
     """Make references, compute SHAP values and check their additivity.
 
-    DeepSHAP's values must add up exactly (within ``tolerance``) or this raises;
-    GradientExplainer's add up only in expectation, so their error is recorded, not enforced.
+    DeepSHAP's values must add up exactly (within ``opts.additivity_tolerance``) or this
+    raises; GradientExplainer's add up only in expectation, so their error is recorded, not
+    enforced.
 
     Parameters
     ----------
@@ -169,13 +246,10 @@ def explain_checked(
         Output column explained.
     device : torch.device
         Where the model runs.
-    n_shuffles, batch_pairs, seed : int
-        See ``peakcnn.interpret.attribute.ChunkOptions``.
-    tolerance : float
-        Largest additivity error allowed, in logits.
-    explainer : {"shap.DeepExplainer", "shap.GradientExplainer"}
-    samples : int, default 200
-        GradientExplainer samples per window.
+    opts : peakcnn.interpret.attribute.ChunkOptions
+        ``n_shuffles``, ``batch_pairs``, ``seed``, ``additivity_tolerance``,
+        ``gradient_samples`` and ``explainer`` (``shap.DeepExplainer`` or
+        ``shap.GradientExplainer``, already resolved) are used.
 
     Returns
     -------
@@ -187,21 +261,11 @@ def explain_checked(
     qc : dict
         Explainer, counts, timing, additivity errors (``errors``: per window) and N handling.
     """
-    references, shuffled = make_references(x, rows, n_shuffles, seed)
-    windows_with_n, n_columns = _log_unknown_bases(x, shuffled)
-    with throughput(f"SHAP {explainer}", "pairs") as record:
-        try:
-            values, hypothetical = explain(
-                model, x, references, task, device, batch_pairs, explainer, samples, seed
-            )
-        except (RuntimeError, ValueError) as error:
-            suspects = _suspect_layers(model, torch.from_numpy(x[:1]).to(device, torch.float32))
-            reason = (str(error).splitlines() or [type(error).__name__])[0][:160]
-            raise ValueError(
-                f"{explainer} failed on this model ({reason}); {suspects}; it needs every "
-                "nonlinearity as a module (nn.ReLU(), nn.MaxPool1d, ...), not functional"
-            ) from error
-        record["count"] = len(x) * n_shuffles
+    references, shuffled = make_references(x, rows, opts.n_shuffles, opts.seed)
+    unknown = _log_unknown_bases(x, shuffled)
+    values, hypothetical, record = _explain_or_name_suspects(
+        model, x, references, task, device, opts
+    )
     deltas = output_deltas(model, x, references, task, device)
     errors = np.abs(values.sum(axis=(1, 2)) - deltas)
     relative = errors / np.maximum(np.abs(deltas), 1e-6)
@@ -209,42 +273,16 @@ def explain_checked(
         "additivity error: max %.3g, mean %.3g logits (tolerance %g), median %.3g of |delta|",
         np.max(errors),
         np.mean(errors),
-        tolerance,
+        opts.additivity_tolerance,
         np.median(relative),
     )
-    enforced = explainer == EXPLAINER
-    if enforced:
-        _check_additivity(errors, tolerance, model, x, device)
+    if opts.explainer == EXPLAINER:
+        _check_additivity(errors, opts.additivity_tolerance, model, x, device)
     else:
         logger.warning(
             "%s is additive only in expectation: additivity is recorded, not enforced (median "
             "error %.3g of |f(x) - mean f(refs)|); the SHAP-vs-ISM correlation is the check",
-            explainer,
+            opts.explainer,
             np.median(relative),
         )
-    return (
-        values,
-        hypothetical,
-        {
-            "errors": errors,
-            "deltas": deltas,
-            "explainer": explainer,
-            "gradient_samples": None if enforced else samples,
-            "additivity_enforced": enforced,
-            "engine": engine_of(explainer),
-            "shap_version": version("shap"),
-            "references": "tangermeme.ersatz.dinucleotide_shuffle",
-            "n_windows": len(x),
-            "pairs": record["count"],
-            "seconds": record["seconds"],
-            "attributions_per_second": record["rate"],
-            "additivity_max_error": float(errors.max()),
-            "additivity_mean_error": float(errors.mean()),
-            "additivity_tolerance": tolerance,
-            "additivity_passed": bool(not enforced or errors.max() <= tolerance),
-            "windows_with_n": windows_with_n,
-            "n_columns": n_columns,
-            "n_handling": N_HANDLING,
-            "unshuffled_windows": int((~shuffled).sum()),
-        },
-    )
+    return values, hypothetical, _shap_qc(errors, deltas, opts, record, unknown, shuffled)

@@ -1,14 +1,16 @@
 """SHAP attributions (DeepSHAP, dinucleotide-shuffled references) for top-scoring positives.
 
 The entry points of the attribution stage: ``attribute_chunk`` explains one chunk of the
-top-scoring positive windows of a task (scatter step), ``gather_attributions`` joins the chunks
-and writes the values, logos and QC (gather step), and ``compute_attributions`` does both in one
-process. Their shared options are the fields of ``ChunkOptions``.
+top-scoring positive windows of a task (scatter step), ``compute_attributions`` joins the chunks
+and writes the values, logos and QC (gather step; the rule of the same name), and
+``attribute_windows`` does both in one process. Their shared options are the fields of
+``ChunkOptions``.
 
-The parts live in their own modules: ``peakcnn.interpret.shap_values`` (references, explainer calls,
-projection), ``peakcnn.interpret.deeplift`` (DeepLIFT multipliers and hypothetical contributions),
-``peakcnn.interpret.additivity`` (additivity check), ``peakcnn.interpret.explain`` (choosing and
-explaining a chunk's windows), ``peakcnn.interpret.qc`` (joining chunks, QC) and
+The parts live in their own modules: ``peakcnn.interpret.shap_values`` (references, explainer
+calls, projection), ``peakcnn.interpret.deeplift`` (DeepLIFT multipliers and hypothetical
+contributions), ``peakcnn.interpret.additivity`` (additivity check),
+``peakcnn.interpret.targets`` (choosing a chunk's windows), ``peakcnn.interpret.explain``
+(explaining them), ``peakcnn.interpret.qc`` (joining chunks, QC) and
 ``peakcnn.interpret.logos`` (sequence logos).
 """
 
@@ -20,7 +22,7 @@ import os
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 import torch
@@ -28,10 +30,11 @@ import torch
 from peakcnn.data.splitfile import load_split
 from peakcnn.devices import resolve_device, set_seed, set_threads
 from peakcnn.errors import InputError
-from peakcnn.interpret.explain import chunk_windows, explain_chunk, task_index
+from peakcnn.interpret.explain import explain_chunk
 from peakcnn.interpret.logos import plot_logos
 from peakcnn.interpret.qc import PER_WINDOW, join_chunks
 from peakcnn.interpret.shap_values import resolve_explainer
+from peakcnn.interpret.targets import chunk_windows, task_index
 from peakcnn.io import atomic_path, write_json
 from peakcnn.models.networks import load_checkpoint
 
@@ -43,7 +46,7 @@ MODISCO_DIR = "modisco"
 
 @dataclass(frozen=True)
 class ChunkOptions:
-    """Options of explaining windows, shared by ``attribute_chunk`` and ``compute_attributions``.
+    """Options of explaining windows, shared by ``attribute_chunk`` and ``attribute_windows``.
 
     Attributes
     ----------
@@ -92,7 +95,7 @@ class ChunkOptions:
 #: Options of ``attribute_chunk`` (the config's ``attribute`` section minus the gather ones);
 #: ``threads`` comes from the rule, not the config.
 CHUNK_OPTIONS = tuple(field.name for field in fields(ChunkOptions) if field.name != "threads")
-#: Options of ``gather_attributions``.
+#: Options of ``compute_attributions``.
 GATHER_OPTIONS = ("logo_windows", "logo_width", "additivity_tolerance")
 
 
@@ -140,7 +143,7 @@ def _chunk(
             "gradient_samples": opts.gradient_samples,
         }
     )
-    explainer = resolve_explainer(model_path, opts.explainer)
+    opts = replace(opts, explainer=resolve_explainer(model_path, opts.explainer))
     set_threads(opts.threads)
     set_seed(opts.seed)
     torch_device = resolve_device(opts.device)
@@ -151,23 +154,7 @@ def _chunk(
         model, data, data_path, task, opts.n_windows, torch_device, chunk, chunks
     )
     logger.info("chunk %d of %d: %d of %d windows", chunk + 1, chunks, len(rows), n_selected)
-    arrays, qc = explain_chunk(
-        model,
-        data,
-        rows,
-        ranks,
-        logits,
-        task,
-        torch_device,
-        n_shuffles=opts.n_shuffles,
-        batch_pairs=opts.batch_pairs,
-        seed=opts.seed,
-        tolerance=opts.additivity_tolerance,
-        ism_windows=opts.ism_windows,
-        ism_width=opts.ism_width,
-        explainer=explainer,
-        gradient_samples=opts.gradient_samples,
-    )
+    arrays, qc = explain_chunk(model, data, rows, ranks, logits, task, torch_device, opts)
     qc.update(
         chunk=chunk,
         chunks=chunks,
@@ -193,15 +180,15 @@ def attribute_chunk(
     """Explain one chunk of the top-scoring positives (scatter step) and write it as an npz.
 
     Every chunk ranks the same positives (a deterministic forward pass) and takes the ranks
-    ``chunk, chunk + chunks, ...``; ``gather_attributions`` joins the chunks. The additivity
+    ``chunk, chunk + chunks, ...``; ``compute_attributions`` joins the chunks. The additivity
     check runs here, so a failing chunk writes nothing.
 
     Parameters
     ----------
     model_path, data_path : str
-        See ``compute_attributions``.
+        See ``attribute_windows``.
     chunk_path : str
-        Output ``.npz``: the arrays of ``compute_attributions``' ``shap.npz`` for this chunk,
+        Output ``.npz``: the arrays of ``attribute_windows``' ``shap.npz`` for this chunk,
         plus ``rank`` and the QC record as a JSON string (``qc``).
     chunk, chunks : int
         This chunk and the number of chunks.
@@ -290,7 +277,7 @@ def _write_attribution(
     )
 
 
-def gather_attributions(
+def compute_attributions(
     chunk_paths: list[str],
     shap_path: str,
     logos_path: str,
@@ -307,7 +294,7 @@ def gather_attributions(
     chunk_paths : list of str
         One npz per chunk, all chunks of one run.
     shap_path, logos_path, qc_path : str
-        Outputs, as in ``compute_attributions`` (the ``modisco`` inputs are written beside
+        Outputs, as in ``attribute_windows`` (the ``modisco`` inputs are written beside
         ``shap_path``).
     logo_windows, logo_width : int
         Sequence logos drawn.
@@ -325,7 +312,7 @@ def gather_attributions(
     return qc
 
 
-def compute_attributions(
+def attribute_windows(
     model_path: str,
     data_path: str,
     shap_path: str,
@@ -338,7 +325,7 @@ def compute_attributions(
 ) -> dict:
     """Explain the top-scoring positive windows with SHAP and write values, logos and QC.
 
-    The same as one ``attribute_chunk`` followed by ``gather_attributions``, in one process.
+    The same as one ``attribute_chunk`` followed by ``compute_attributions``, in one process.
 
     Parameters
     ----------

@@ -1,14 +1,12 @@
-"""The windows of one attribution chunk: choose the top-scoring positives, then explain them.
+"""Explain the windows of one attribution chunk (chosen by ``peakcnn.interpret.targets``).
 
-Every chunk ranks the same positives of one task (a deterministic forward pass) and keeps
-every ``chunks``-th rank; its windows get SHAP values (checked for additivity) and hypothetical
-contributions, saliency (gradient x input) and, for the top ``ism_windows`` ranks, in-silico
-mutagenesis.
+The windows get SHAP values (checked for additivity) and hypothetical contributions, saliency
+(gradient x input) and, for the top ``ism_windows`` ranks, in-silico mutagenesis.
 """
 
 from __future__ import annotations
 
-import logging
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -23,134 +21,12 @@ from peakcnn.interpret.shap_values import (
     HYPOTHETICAL_PROJECTED,
     engine_of,
     project,
-    score_windows,
 )
 from peakcnn.logs import throughput
+from peakcnn.models.inference import sigmoid
 
-logger = logging.getLogger(__name__)
-
-
-def task_index(task: int | str | None, tasks: np.ndarray, data_path: str) -> int:
-    """Column of ``task`` (a name, an index, or None for the first task) in the dataset."""
-    names = [str(name) for name in tasks]
-    if task is None:
-        return 0
-    if isinstance(task, str):
-        if task not in names:
-            raise InputError(
-                f"attribute.task {task!r} is not a task of the dataset {names}; "
-                "set it to one of them or null (the first)",
-                path=data_path,
-            )
-        return names.index(task)
-    return int(task)
-
-
-def select_windows(logits: np.ndarray, labels: np.ndarray, n_windows: int) -> np.ndarray:
-    """Pick the positives with the highest scores.
-
-    Parameters
-    ----------
-    logits : numpy.ndarray
-        Model logits of the task, float (N,).
-    labels : numpy.ndarray
-        Labels of the task, (N,); 1 marks a positive.
-    n_windows : int
-        How many to pick at most.
-
-    Returns
-    -------
-    numpy.ndarray
-        Row indices, int64 (n,), highest score first; ties go to the lower row.
-    """
-    positives = np.flatnonzero(labels == 1)
-    order = np.lexsort((positives, -logits[positives]))
-    return positives[order[:n_windows]].astype(np.int64)
-
-
-def _choose_windows(
-    model: nn.Module,
-    data: dict[str, np.ndarray],
-    task: int,
-    n_windows: int,
-    device: torch.device,
-    data_path: str,
-) -> tuple[np.ndarray, np.ndarray, int]:
-    """Score the positives of ``task`` and pick the ``n_windows`` highest.
-
-    Returns
-    -------
-    rows : numpy.ndarray
-        Chosen rows, int64 (n,), highest score first.
-    logits : numpy.ndarray
-        Their logits, float64 (n,).
-    n_positives : int
-        Positives of the task in the dataset.
-    """
-    tasks = data["tasks"]
-    if not 0 <= task < data["y"].shape[1]:
-        raise InputError(
-            f"task {task} out of range: the dataset has tasks {list(tasks)}", path=data_path
-        )
-    positives = np.flatnonzero(data["y"][:, task] == 1)
-    if len(positives) == 0:
-        raise InputError(
-            f"no window has label 1 for task {task} ({tasks[task]}); "
-            "nothing to explain, pick another task or split",
-            path=data_path,
-        )
-    logits = np.full(len(data["y"]), -np.inf)
-    logits[positives] = score_windows(model, data["x"], task, device, rows=positives)
-    rows = select_windows(logits, data["y"][:, task], n_windows)
-    logger.info(
-        "explaining the %d top-scoring of %d positive windows of task %d (%s); n_windows=%d",
-        len(rows),
-        len(positives),
-        task,
-        tasks[task],
-        n_windows,
-    )
-    return rows, logits[rows], len(positives)
-
-
-def chunk_ranks(n: int, chunk: int, chunks: int) -> np.ndarray:
-    """Ranks (0 = highest score) of the windows explained by one chunk: every ``chunks``-th.
-
-    Interleaving gives every chunk a similar share of windows and of the ISM subset (the
-    top-ranked windows).
-
-    Parameters
-    ----------
-    n : int
-        Windows selected in all.
-    chunk : int
-        This chunk, ``0 <= chunk < chunks``.
-    chunks : int
-        Number of chunks.
-
-    Returns
-    -------
-    numpy.ndarray of int64
-    """
-    if not 0 <= chunk < chunks:
-        raise InputError(f"chunk {chunk} must be in [0, {chunks}); fix attribute.chunks")
-    return np.arange(chunk, n, chunks, dtype=np.int64)
-
-
-def chunk_windows(
-    model: nn.Module,
-    data: dict[str, np.ndarray],
-    data_path: str,
-    task: int,
-    n_windows: int,
-    device: torch.device,
-    chunk: int,
-    chunks: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
-    """Rank the top positives and keep this chunk's share: rows, ranks, logits, counts."""
-    rows, logits, n_positives = _choose_windows(model, data, task, n_windows, device, data_path)
-    ranks = chunk_ranks(len(rows), chunk, chunks)
-    return rows[ranks], ranks, logits[ranks], n_positives, len(rows)
+if TYPE_CHECKING:
+    from peakcnn.interpret.attribute import ChunkOptions
 
 
 def ism_stretch(length: int, width: int) -> tuple[int, int]:
@@ -158,6 +34,59 @@ def ism_stretch(length: int, width: int) -> tuple[int, int]:
     width = min(width, length)
     start = (length - width) // 2
     return start, start + width
+
+
+def _checked_shap(
+    model: nn.Module,
+    x: np.ndarray,
+    rows: np.ndarray,
+    task: int,
+    device: torch.device,
+    opts: ChunkOptions,
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray, dict]:
+    """SHAP values, hypothetical contributions, additivity errors, deltas and QC of ``x``.
+
+    With no window, zeros and an empty QC record (nothing to check).
+    """
+    if len(rows):
+        values, hypothetical, qc = explain_checked(model, x, rows, task, device, opts)
+        return values, hypothetical, np.asarray(qc.pop("errors")), np.asarray(qc.pop("deltas")), qc
+    qc = {"pairs": 0, "seconds": 0.0, "windows_with_n": 0, "n_columns": 0}
+    qc.update(unshuffled_windows=0, explainer=opts.explainer, additivity_enforced=True)
+    qc["engine"] = engine_of(opts.explainer)
+    return np.zeros(x.shape), None, np.zeros(0), np.zeros(0), qc
+
+
+def _saliency_and_ism(
+    model: nn.Module,
+    x: np.ndarray,
+    in_ism: np.ndarray,
+    task: int,
+    device: torch.device,
+    stretch: tuple[int, int],
+    qc: dict,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Saliency of every window and ISM of the ``in_ism`` ones over ``stretch``, timed in ``qc``.
+
+    Returns
+    -------
+    salient : numpy.ndarray
+        Gradient x input, float32 (n, 4, L).
+    mutated : numpy.ndarray
+        Logit change per substitution, float32 (m, 4, w).
+    """
+    ism_start, ism_end = stretch
+    with throughput("saliency (gradient x input)", "windows") as record:
+        salient = saliency(model, x, task, device)
+        record["count"] = len(x)
+    qc["saliency_seconds"] = record["seconds"]
+    with throughput("ISM", "mutants") as record:
+        mutated = ism(model, x[in_ism], task, device, ism_start, ism_end) if in_ism.any() else None
+        record["count"] = int(in_ism.sum()) * (ism_end - ism_start) * 3
+    qc.update(ism_seconds=record["seconds"], ism_mutants=record["count"])
+    if mutated is None:
+        mutated = np.zeros((0, 4, ism_end - ism_start), dtype=np.float32)
+    return salient, mutated
 
 
 def explain_chunk(
@@ -168,17 +97,26 @@ def explain_chunk(
     logits: np.ndarray,
     task: int,
     device: torch.device,
-    *,
-    n_shuffles: int,
-    batch_pairs: int,
-    seed: int,
-    tolerance: float,
-    ism_windows: int,
-    ism_width: int,
-    explainer: str = EXPLAINER,
-    gradient_samples: int = 200,
+    opts: ChunkOptions,
 ) -> tuple[dict[str, np.ndarray], dict]:
-    """SHAP, saliency and (for ranks below ``ism_windows``) ISM of the given windows.
+    """SHAP, saliency and (for ranks below ``opts.ism_windows``) ISM of the given windows.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model, in eval mode, on ``device``.
+    data : dict of str to numpy.ndarray
+        The encoded split (``peakcnn.data.splitfile.load_split``).
+    rows, ranks : numpy.ndarray
+        The windows' rows in ``data`` and their ranks (0 = highest score), int64 (n,).
+    logits : numpy.ndarray
+        Their logits for ``task``, float (n,).
+    task : int
+        Output column explained.
+    device : torch.device
+        Where the model runs.
+    opts : peakcnn.interpret.attribute.ChunkOptions
+        The attribution options, ``explainer`` already resolved (not ``auto``).
 
     Returns
     -------
@@ -192,43 +130,14 @@ def explain_chunk(
     x = data["x"][rows]
     if x.max(initial=0) > 1 or (x.sum(axis=1) > 1).any():
         raise InputError("x is not one-hot (a column sums to > 1); re-run encode")
-    length = data["x"].shape[2]
-    ism_start, ism_end = ism_stretch(length, ism_width)
-    if len(rows):
-        values, hypothetical, qc = explain_checked(
-            model,
-            x,
-            rows,
-            task,
-            device,
-            n_shuffles,
-            batch_pairs,
-            seed,
-            tolerance,
-            explainer,
-            gradient_samples,
-        )
-        errors, deltas = np.asarray(qc.pop("errors")), np.asarray(qc.pop("deltas"))
-    else:
-        values, hypothetical, errors, deltas = np.zeros(x.shape), None, np.zeros(0), np.zeros(0)
-        qc = {"pairs": 0, "seconds": 0.0, "windows_with_n": 0, "n_columns": 0}
-        qc.update(unshuffled_windows=0, explainer=explainer, additivity_enforced=True)
-        qc["engine"] = engine_of(explainer)
-    with throughput("saliency (gradient x input)", "windows") as record:
-        salient = saliency(model, x, task, device)
-        record["count"] = len(x)
-    qc["saliency_seconds"] = record["seconds"]
-    in_ism = ranks < ism_windows
-    with throughput("ISM", "mutants") as record:
-        mutated = ism(model, x[in_ism], task, device, ism_start, ism_end) if in_ism.any() else None
-        record["count"] = int(in_ism.sum()) * (ism_end - ism_start) * 3
-    qc.update(ism_seconds=record["seconds"], ism_mutants=record["count"])
+    ism_start, ism_end = ism_stretch(data["x"].shape[2], opts.ism_width)
+    values, hypothetical, errors, deltas, qc = _checked_shap(model, x, rows, task, device, opts)
+    in_ism = ranks < opts.ism_windows
+    salient, mutated = _saliency_and_ism(model, x, in_ism, task, device, (ism_start, ism_end), qc)
     projected = project(values, x)
-    qc["hypothetical"] = HYPOTHETICAL if explainer == EXPLAINER else HYPOTHETICAL_PROJECTED
+    qc["hypothetical"] = HYPOTHETICAL if opts.explainer == EXPLAINER else HYPOTHETICAL_PROJECTED
     if hypothetical is None:  # expected gradients give no multipliers
         hypothetical = projected
-    if mutated is None:
-        mutated = np.zeros((0, 4, ism_end - ism_start), dtype=np.float32)
     arrays = {
         "rank": ranks.astype(np.int64),
         "index": rows.astype(np.int64),
@@ -242,7 +151,7 @@ def explain_chunk(
         "chrom": data["chrom"][rows].astype(str),
         "start": data["start"][rows].astype(np.int64),
         "end": data["end"][rows].astype(np.int64),
-        "score": np.exp(-np.logaddexp(0.0, -logits)).astype(np.float32),
+        "score": sigmoid(logits).astype(np.float32),
         "ism": mutated,
         "ism_rank": ranks[in_ism].astype(np.int64),
         "ism_start": np.int64(ism_start),

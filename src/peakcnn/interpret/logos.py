@@ -1,10 +1,16 @@
-"""Sequence logos of projected SHAP values, cropped around each window's strongest stretch."""
+"""Logos: projected SHAP values of windows, and motif patterns beside their best JASPAR match.
+
+``plot_logos`` draws each window cropped around its strongest stretch; ``plot_patterns`` draws
+each modisco pattern's trimmed CWM beside its best match (information content).
+"""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
-from peakcnn.interpret.shap_values import ALPHABET
+from peakcnn.data.genome import BASES
+from peakcnn.io import atomic_path
 
 
 def _logo_offset(projected: np.ndarray, width: int) -> int:
@@ -43,7 +49,6 @@ def plot_logos(path: str, projected: np.ndarray, meta: dict[str, np.ndarray], wi
         Bases shown per logo, cropped around the highest-attribution stretch.
     """
     import logomaker
-    import pandas as pd
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -58,7 +63,73 @@ def plot_logos(path: str, projected: np.ndarray, meta: dict[str, np.ndarray], wi
         offset = _logo_offset(values, width)
         crop = values[:, offset : offset + width].T
         index = pd.RangeIndex(int(start) + offset, int(start) + offset + width, name="pos")
-        logomaker.Logo(pd.DataFrame(crop, columns=list(ALPHABET), index=index), ax=ax)
+        logomaker.Logo(pd.DataFrame(crop, columns=list(BASES), index=index), ax=ax)
         ax.set_title(f"{chrom}:{start}-{end}  score {score:.3f}", fontsize=9)
         ax.set_ylabel("SHAP")
     figure.savefig(path, format="png", dpi=100)
+
+
+def _information(ppm: np.ndarray) -> np.ndarray:
+    """Scale a (w, 4) PPM to information content (bits) per base, for a logo."""
+    ppm = np.clip(ppm, 1e-9, 1.0)
+    ppm = ppm / ppm.sum(axis=1, keepdims=True)
+    bits = 2.0 + (ppm * np.log2(ppm)).sum(axis=1, keepdims=True)
+    return ppm * bits
+
+
+def plot_patterns(
+    path: str, patterns: list[dict], matches: pd.DataFrame, targets: dict[str, dict], limit: int
+) -> None:
+    """Draw each pattern's trimmed CWM beside its best JASPAR match (information content).
+
+    Parameters
+    ----------
+    path : str
+        Output PNG.
+    patterns : list of dict
+        From ``peakcnn.interpret.motifs.summarise_patterns``.
+    matches : pandas.DataFrame
+        From ``peakcnn.interpret.jaspar.match_patterns``.
+    targets : dict of str to dict
+        JASPAR matrices by id.
+    limit : int
+        Most patterns drawn.
+    """
+    import logomaker
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    shown = patterns[:limit]
+    rows = max(1, len(shown))
+    figure = Figure(figsize=(10, 2.1 * rows), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(rows, 2, squeeze=False)
+    if not shown:
+        axes[0, 0].text(0.5, 0.5, "modisco-lite found no pattern", ha="center", va="center")
+        for axis in axes[0]:
+            axis.set_axis_off()
+    for (left, right), pattern in zip(axes, shown, strict=False):
+        cwm = pattern["cwm"][slice(*pattern["trim"])]
+        logomaker.Logo(pd.DataFrame(cwm, columns=list(BASES)), ax=left)
+        left.set_title(
+            f"{pattern['pattern']}: {pattern['n_seqlets']} seqlets, {pattern['consensus']}",
+            fontsize=9,
+        )
+        left.set_ylabel("CWM")
+        best = matches[(matches["pattern"] == pattern["pattern"]) & (matches["match_rank"] == 1)]
+        if best.empty:
+            right.set_axis_off()
+            continue
+        hit = best.iloc[0]
+        ppm = targets[hit["jaspar_id"]]["ppm"].T
+        if hit["strand"] == "-":
+            ppm = ppm[::-1, ::-1]
+        logomaker.Logo(pd.DataFrame(_information(ppm), columns=list(BASES)), ax=right)
+        right.set_title(
+            f"best match {hit['jaspar_id']} {hit['jaspar_name']}, strand {hit['strand']}, "
+            f"q {hit['q_value']:.2g}\n{hit['tf_class']}",
+            fontsize=8,
+        )
+        right.set_ylabel("bits")
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=100)

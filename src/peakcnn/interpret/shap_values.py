@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from peakcnn.data.genome import BASES
 from peakcnn.data.shuffle import shuffle_window
 from peakcnn.errors import InputError
 from peakcnn.interpret.deeplift import contributions
@@ -30,7 +31,6 @@ from peakcnn.models.inference import predict_logits
 EXPLAINER = "shap.DeepExplainer"
 GRADIENT_EXPLAINER = "shap.GradientExplainer"
 EXPLAINERS = (EXPLAINER, GRADIENT_EXPLAINER)
-ALPHABET = "ACGT"
 SCORE_BATCH = 256
 ENGINE = (
     "peakcnn.interpret.deeplift: DeepLIFT rescale rules of shap.DeepExplainer / "
@@ -126,7 +126,7 @@ class _StackedTask(nn.Module):
     each against its own references.
     """
 
-    def __init__(self, model: nn.Module, task: int, channels: int = len(ALPHABET)) -> None:
+    def __init__(self, model: nn.Module, task: int, channels: int = len(BASES)) -> None:
         super().__init__()
         self.model = model
         self.task = task
