@@ -215,9 +215,26 @@ def check_constraints(config: dict) -> None:
     InputError
         For the first constraint broken, naming both keys.
     """
-    windows, split, models = config["windows"], config["split"], config["models"]
+    rules = [*_window_and_split_rules(config), *_model_and_task_rules(config)]
+    for holds, message in rules:
+        if not holds:
+            raise InputError(message, WHERE)
+    windows = config["windows"]
+    if windows["max_n_fraction"] != config["negatives"]["max_n_fraction"]:
+        logger.warning(
+            "windows.max_n_fraction %s differs from negatives.max_n_fraction %s: the N content "
+            "of a window may then tell positives from negatives",
+            windows["max_n_fraction"],
+            config["negatives"]["max_n_fraction"],
+        )
+
+
+def _window_and_split_rules(config: dict) -> list[tuple[bool, str]]:
+    """List (holds, message) of the constraints between window and split settings."""
+    windows, split = config["windows"], config["split"]
     length = windows["length"]
-    rules = [
+    shared = sorted(set(split["val_chroms"]) & set(split["test_chroms"]))
+    return [
         (
             windows["label_width"] <= length,
             f"windows.label_width {windows['label_width']} is larger than windows.length "
@@ -243,18 +260,23 @@ def check_constraints(config: dict) -> None:
             f"{split['test_fraction']} leave nothing to train on; make their sum below 1",
         ),
         (
-            not set(split["val_chroms"]) & set(split["test_chroms"]),
-            "split.val_chroms and split.test_chroms share "
-            f"{sorted(set(split['val_chroms']) & set(split['test_chroms']))}; make them disjoint",
+            not shared,
+            f"split.val_chroms and split.test_chroms share {shared}; make them disjoint",
         ),
+    ]
+
+
+def _model_and_task_rules(config: dict) -> list[tuple[bool, str]]:
+    """List (holds, message) of the constraints on models, tasks and negative strategies."""
+    models, strategy = config["models"], config["negatives"]["strategy"]
+    rules = [
         (
             config["evaluate"]["baseline"] in (None, *models),
             f"evaluate.baseline {config['evaluate']['baseline']!r} is not one of models "
             f"{models}; name a trained model or null (the first)",
         ),
         (
-            not isinstance(config["negatives"]["strategy"], dict)
-            or sum(config["negatives"]["strategy"].values()) > 0,
+            not isinstance(strategy, dict) or sum(strategy.values()) > 0,
             "negatives.strategy: the mixture's weights sum to 0; give at least one a weight > 0",
         ),
     ]
@@ -269,13 +291,4 @@ def check_constraints(config: dict) -> None:
                 f"{tasks}); name one of them or null (the first)",
             )
         )
-    for holds, message in rules:
-        if not holds:
-            raise InputError(message, WHERE)
-    if windows["max_n_fraction"] != config["negatives"]["max_n_fraction"]:
-        logger.warning(
-            "windows.max_n_fraction %s differs from negatives.max_n_fraction %s: the N content "
-            "of a window may then tell positives from negatives",
-            windows["max_n_fraction"],
-            config["negatives"]["max_n_fraction"],
-        )
+    return rules

@@ -135,8 +135,50 @@ def scan_genome(
     dict
         ``windows``, ``bases``, ``called_regions`` (per task), ``padded_windows`` and the files.
     """
-    import pyBigWig
+    thresholds = check_scan_settings(model, stride, chunk)
+    check_genome(genome)
+    intervals = scan_intervals(genome, contigs, regions)
+    sizes = chromosome_sizes(genome)
+    header = [(c, sizes[c]) for c in dict.fromkeys(chrom for chrom, _, _ in intervals)]
+    summary = {"windows": 0, "bases": 0, "padded_windows": 0, "files": []}
+    data = np.memmap(genome, dtype=np.uint8, mode="r")
+    fasta = open_fasta(genome)
+    with ExitStack() as stack, throughput("scan", "windows") as rate:
+        stack.callback(fasta.close)
+        tracks = ScanTracks.open(stack, prefix, model.tasks, header, thresholds)
+        total = sum(-(-(end - start) // stride) for _, start, end in intervals)
+        bar = progress(total, "scan", "windows")  # a live bar on a terminal only
+        stack.callback(bar.close)
+        for chrom, start, end in intervals:
+            layout = record_layout(fasta, chrom)
+            for bin_starts, bin_ends in bins(start, end, stride, chunk):
+                window_starts = (bin_starts + bin_ends) // 2 - model.length // 2
+                x, counts = encode_bytes(data, window_starts, model.length, layout)
+                probabilities = model.probabilities(window_logits(model, x, both_strands))
+                tracks.add(chrom, bin_starts, bin_ends, probabilities)
+                summary["padded_windows"] += int((counts[:, 2] > 0).sum())
+                rate["count"] += len(bin_starts)
+                bar.update(len(bin_starts))
+            tracks.close_calls()
+            summary["bases"] += end - start
+        summary["windows"] = rate["count"]
+    summary["files"], summary["called_regions"] = tracks.files, tracks.calls
+    logger.info(
+        "scanned %d bp in %d intervals with %d windows (stride %d bp; %d run past a contig end, "
+        "N-padded); called regions %s at thresholds %s",
+        summary["bases"],
+        len(intervals),
+        summary["windows"],
+        stride,
+        summary["padded_windows"],
+        tracks.calls,
+        thresholds,
+    )
+    return summary
 
+
+def check_scan_settings(model: LoadedModel, stride: int, chunk: int) -> list[float]:
+    """Refuse a stride or chunk below 1 and a model without thresholds; return the thresholds."""
     if stride < 1:
         raise InputError(f"--stride {stride} must be a positive number of bp (e.g. 50)")
     if chunk < 1:
@@ -150,75 +192,71 @@ def scan_genome(
         )
     if stride > model.length:
         logger.warning("stride %d bp > window %d bp: bins are not fully seen", stride, model.length)
-    check_genome(genome)
-    intervals = scan_intervals(genome, contigs, regions)
-    sizes = chromosome_sizes(genome)
-    header = [(c, sizes[c]) for c in dict.fromkeys(chrom for chrom, _, _ in intervals)]
-    paths = {task: f"{prefix}.{task}" for task in model.tasks}
-    files = [f"{p}.{ext}" for p in paths.values() for ext in ("bw", "bedGraph")]
-    files.append(f"{prefix}.called.bed")
-    summary = {"windows": 0, "bases": 0, "padded_windows": 0, "files": files}
-    calls = {task: 0 for task in model.tasks}
-    data = np.memmap(genome, dtype=np.uint8, mode="r")
-    fasta = open_fasta(genome)
-    with ExitStack() as stack, throughput("scan", "windows") as rate:
-        stack.callback(fasta.close)
-        bigwigs, graphs = [], []
-        for task in model.tasks:
-            bigwig = pyBigWig.open(stack.enter_context(atomic_path(f"{paths[task]}.bw")), "w")
+    return thresholds
+
+
+@dataclass
+class ScanTracks:
+    """The scan's open outputs: a bigWig and a bedGraph per task, and the called regions.
+
+    Each is written to a temporary file beside its target and moved into place when the
+    ``ExitStack`` it was opened on closes without an error.
+    """
+
+    tasks: list[str]
+    thresholds: list[float]
+    bigwigs: list
+    graphs: list
+    called: object
+    files: list[str]
+    calls: dict[str, int]
+    open_calls: list[CalledRegion | None]
+
+    @classmethod
+    def open(cls, stack: ExitStack, prefix: str, tasks, header, thresholds) -> ScanTracks:
+        """Open every output of a scan on ``stack`` (bigWigs get the contig header)."""
+        import pyBigWig
+
+        bigwigs, graphs, files = [], [], []
+        for task in tasks:
+            path = f"{prefix}.{task}"
+            bigwig = pyBigWig.open(stack.enter_context(atomic_path(f"{path}.bw")), "w")
             stack.callback(bigwig.close)
             bigwig.addHeader(header)
             bigwigs.append(bigwig)
-            graph = open(stack.enter_context(atomic_path(f"{paths[task]}.bedGraph")), "w")
+            graph = open(stack.enter_context(atomic_path(f"{path}.bedGraph")), "w")
             stack.callback(graph.close)
             graphs.append(graph)
+            files += [f"{path}.bw", f"{path}.bedGraph"]
         called = open(stack.enter_context(atomic_path(f"{prefix}.called.bed")), "w")
         stack.callback(called.close)
-        total = sum(-(-(end - start) // stride) for _, start, end in intervals)
-        bar = progress(total, "scan", "windows")  # a live bar on a terminal only
-        stack.callback(bar.close)
-        for chrom, start, end in intervals:
-            layout = record_layout(fasta, chrom)
-            open_calls: list[CalledRegion | None] = [None] * len(model.tasks)
-            for bin_starts, bin_ends in bins(start, end, stride, chunk):
-                window_starts = (bin_starts + bin_ends) // 2 - model.length // 2
-                x, counts = encode_bytes(data, window_starts, model.length, layout)
-                probabilities = model.probabilities(window_logits(model, x, both_strands))
-                for t in range(len(model.tasks)):
-                    values = probabilities[:, t]
-                    bigwigs[t].addEntries(
-                        [chrom] * len(values),
-                        bin_starts.tolist(),
-                        ends=bin_ends.tolist(),
-                        values=values.tolist(),
-                    )
-                    _write_bedgraph(graphs[t], chrom, bin_starts, bin_ends, values)
-                    open_calls[t], closed = _extend_calls(
-                        open_calls[t], chrom, bin_starts, bin_ends, values >= thresholds[t], values
-                    )
-                    calls[model.tasks[t]] += _write_calls(called, closed, model.tasks[t])
-                summary["padded_windows"] += int((counts[:, 2] > 0).sum())
-                rate["count"] += len(bin_starts)
-                bar.update(len(bin_starts))
-            for t, region in enumerate(open_calls):
-                calls[model.tasks[t]] += _write_calls(
-                    called, [region] if region else [], model.tasks[t]
-                )
-            summary["bases"] += end - start
-        summary["windows"] = rate["count"]
-    summary["called_regions"] = calls
-    logger.info(
-        "scanned %d bp in %d intervals with %d windows (stride %d bp; %d run past a contig end, "
-        "N-padded); called regions %s at thresholds %s",
-        summary["bases"],
-        len(intervals),
-        summary["windows"],
-        stride,
-        summary["padded_windows"],
-        calls,
-        thresholds,
-    )
-    return summary
+        files.append(f"{prefix}.called.bed")
+        calls = {task: 0 for task in tasks}
+        return cls(
+            list(tasks), thresholds, bigwigs, graphs, called, files, calls, [None] * len(tasks)
+        )
+
+    def add(self, chrom: str, starts: np.ndarray, ends: np.ndarray, probabilities) -> None:
+        """Append one chunk of bins (probabilities (N, T)) to every track and the calls."""
+        for t, task in enumerate(self.tasks):
+            values = probabilities[:, t]
+            self.bigwigs[t].addEntries(
+                [chrom] * len(values), starts.tolist(), ends=ends.tolist(), values=values.tolist()
+            )
+            _write_bedgraph(self.graphs[t], chrom, starts, ends, values)
+            above = values >= self.thresholds[t]
+            self.open_calls[t], closed = _extend_calls(
+                self.open_calls[t], chrom, starts, ends, above, values
+            )
+            self.calls[task] += _write_calls(self.called, closed, task)
+
+    def close_calls(self) -> None:
+        """Write the called regions still open at the end of an interval."""
+        for t, region in enumerate(self.open_calls):
+            self.calls[self.tasks[t]] += _write_calls(
+                self.called, [region] if region else [], self.tasks[t]
+            )
+        self.open_calls = [None] * len(self.tasks)
 
 
 def _write_bedgraph(handle, chrom: str, starts: np.ndarray, ends: np.ndarray, values) -> None:

@@ -319,10 +319,10 @@ def score_variants(
             for begin in range(0, len(indices), CHUNK):
                 part = indices[begin : begin + CHUNK]
                 for allele in ("ref", "alt"):
-                    x = _encode(variants, part, bases, allele, model.length)
+                    x = encode_alleles(variants, part, bases, allele, model.length)
                     logits[allele][part] = window_logits(model, x, both_strands=True)
                     rate["count"] += 2 * len(part)  # both strands
-    table = _score_table(model, variants, keep, logits)
+    table = effect_table(model, variants, keep, logits)
     skipped_table = pd.DataFrame(
         [[*_fields(variants[i]), reason] for i, reason in sorted(skipped.items())],
         columns=[*VARIANT_COLUMNS, "reason"],
@@ -352,8 +352,8 @@ def _by_contig(keep: list[int], variants: list[Variant], mapping: dict) -> dict[
     return groups
 
 
-def _encode(variants, indices, bases, allele: str, length: int) -> np.ndarray:
-    """One-hot windows of one allele ("ref"/"alt") of the given variants."""
+def encode_alleles(variants, indices, bases, allele: str, length: int) -> np.ndarray:
+    """One-hot windows of one allele ("ref"/"alt") of the given variants (also the web page's)."""
     data = b"".join(
         allele_window(
             bases, variants[i].pos - 1, variants[i].ref, getattr(variants[i], allele), length
@@ -369,8 +369,8 @@ def _fields(variant: Variant) -> list:
     return [variant.line, variant.chrom, variant.pos, variant.id, variant.ref, variant.alt]
 
 
-def _score_table(model: LoadedModel, variants, keep: list[int], logits: dict) -> pd.DataFrame:
-    """Long table: one row per scored variant and task."""
+def effect_table(model: LoadedModel, variants, keep: list[int], logits: dict) -> pd.DataFrame:
+    """Long table of effects: one row per scored variant and task (shared with the web page)."""
     rows = []
     probabilities = {allele: model.probabilities(logits[allele][keep]) for allele in logits}
     for t, task in enumerate(model.tasks):

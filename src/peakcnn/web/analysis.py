@@ -19,7 +19,7 @@ import numpy as np
 
 from peakcnn.apply.loading import LoadedModel
 from peakcnn.apply.predict import window_logits
-from peakcnn.apply.variants import Variant, _encode, _score_table
+from peakcnn.apply.variants import Variant, effect_table, encode_alleles
 from peakcnn.errors import InputError
 from peakcnn.interpret.ism import ism
 from peakcnn.interpret.shap_values import explain, make_references, output_deltas, resolve_explainer
@@ -162,10 +162,10 @@ def what_if(model: LoadedModel, query: Query, index: int) -> list[dict]:
     bases = np.frombuffer(query.context, dtype=np.uint8)
     keep = list(range(len(variants)))
     logits = {
-        allele: window_logits(model, _encode(variants, keep, bases, allele, length), True)
+        allele: window_logits(model, encode_alleles(variants, keep, bases, allele, length), True)
         for allele in ("ref", "alt")
     }
-    table = _score_table(model, variants, keep, logits)
+    table = effect_table(model, variants, keep, logits)
     table["pos"] = query.position(index)
     columns = [
         "pos",
