@@ -255,7 +255,7 @@ def get_run_files(name):
     ]
 
 
-# Models that SHAP cannot explain (peakcnn.models.networks.supports_shap is False): no attribution target.
+# Models that SHAP cannot explain (peakcnn.models.registry.supports_shap is False): no attribution target.
 NO_SHAP_MODELS = {"kmer_baseline"}
 
 

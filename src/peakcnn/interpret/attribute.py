@@ -33,7 +33,7 @@ from peakcnn.interpret.logos import plot_logos
 from peakcnn.interpret.qc import PER_WINDOW, join_chunks
 from peakcnn.interpret.shap_values import resolve_explainer
 from peakcnn.io import atomic_path, write_json
-from peakcnn.models.networks import load_checkpoint
+from peakcnn.models.checkpoint import load_checkpoint
 
 logger = logging.getLogger(__name__)
 
