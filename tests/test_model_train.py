@@ -29,8 +29,13 @@ from peakcnn.models.inference import predict_logits
 from peakcnn.models.layers import RCAverage
 from peakcnn.models.registry import (
     MODELS,
+    SIMPLICITY,
+    SPECS,
     build_model,
     explainer_for,
+    is_deterministic,
+    is_kmer_baseline,
+    simplicity_rank,
     supports_shap,
 )
 from peakcnn.training.train import (
@@ -258,10 +263,33 @@ def test_no_model_module_uses_functional_activations():
         assert not found, f"{path.name}: {found[0]}"
 
 
+def smk_set(text, name):
+    """The quoted names of a ``NAME = {"a", "b"}`` set in a Snakemake file."""
+    return set(re.findall(r'"(\w+)"', re.search(rf"^{name} = \{{(.*)\}}$", text, re.M)[1]))
+
+
 def test_workflow_requests_attributions_only_for_models_shap_supports():
     text = (REPO / "workflow/rules/common.smk").read_text()
-    listed = set(re.findall(r'"(\w+)"', re.search(r"NO_SHAP_MODELS = \{(.*)\}", text)[1]))
-    assert listed == {name for name in MODELS if not supports_shap(name)}
+    assert smk_set(text, "NO_SHAP_MODELS") == {name for name in MODELS if not supports_shap(name)}
+    assert smk_set(text, "DETERMINISTIC_MODELS") == {
+        name for name in MODELS if is_deterministic(name)
+    }
+    assert smk_set(text, "DETERMINISTIC_MODELS") >= {n for n in MODELS if is_kmer_baseline(n)}
+
+
+def test_registry_facts_and_simplicity_order_cover_every_model():
+    assert sorted(SIMPLICITY) == sorted(MODELS) == sorted(spec.name for spec in SPECS)
+    assert [simplicity_rank(name) for name in SIMPLICITY] == list(range(len(MODELS)))
+    assert simplicity_rank("an_ensemble") == len(MODELS)
+    # the order config/README.md documents for the model choice
+    readme = (REPO / "config/README.md").read_text()
+    documented = re.search(r"simplest of them wins: ((?:`\w+`(?: < )?)+)", readme)[1]
+    assert tuple(re.findall(r"`(\w+)`", documented)) == SIMPLICITY
+    assert [n for n in SIMPLICITY if is_kmer_baseline(n)] == ["kmer_baseline"]
+    assert [n for n in SIMPLICITY if is_deterministic(n)] == ["kmer_baseline"]
+    for fact in (is_deterministic, is_kmer_baseline, explainer_for):
+        with pytest.raises(ValueError, match="unknown model 'nope'"):
+            fact("nope")
 
 
 def test_unknown_hyperparameter_is_a_clear_error():
