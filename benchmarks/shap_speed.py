@@ -39,8 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # this che
 from peakcnn.devices import resolve_device, set_threads
 from peakcnn.interpret.shap_values import explain, make_references, project
 from peakcnn.interpret.targets import select_windows
+from peakcnn.models.checkpoint import load_checkpoint
 from peakcnn.models.inference import predict_logits
-from peakcnn.models.networks import build_model, load_checkpoint
+from peakcnn.models.registry import build_model
 
 DEMO = Path("results/bzip11_bzip10")
 OURS = "ours (peakcnn.interpret.deeplift)"

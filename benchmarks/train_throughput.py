@@ -32,7 +32,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # this checkout's peakcnn
 
 from peakcnn.devices import resolve_device, set_seed, set_threads
-from peakcnn.models.networks import build_model
+from peakcnn.models.registry import build_model
 from peakcnn.training.train import (
     _device_name,
     _on_device,

@@ -10,7 +10,8 @@ import pandas as pd
 import torch
 
 from peakcnn.data.splitfile import save_split
-from peakcnn.models.networks import build_model, save_checkpoint
+from peakcnn.models.checkpoint import save_checkpoint
+from peakcnn.models.registry import build_model
 
 REPO_SRC = Path(__file__).resolve().parents[1] / "src"
 LENGTH = 100
@@ -103,7 +104,7 @@ def genome_window(contigs: dict[str, str], chrom: str, start: int, length: int =
 
 def reference_logits(model_path: Path, windows: list[str]) -> np.ndarray:
     """Logits of the checkpoint on windows encoded by ``one_hot`` (plain PyTorch)."""
-    from peakcnn.models.networks import load_checkpoint
+    from peakcnn.models.checkpoint import load_checkpoint
 
     model = load_checkpoint(str(model_path))
     x = torch.from_numpy(np.stack([one_hot(w) for w in windows])).float()

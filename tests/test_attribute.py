@@ -21,8 +21,9 @@ from peakcnn.interpret.attribute import (
 )
 from peakcnn.interpret.ism import ism, ism_importance, saliency
 from peakcnn.interpret.shap_values import make_references, resolve_explainer
-from peakcnn.models import networks as model_module
-from peakcnn.models.networks import Basset, save_checkpoint
+from peakcnn.models import registry as model_module
+from peakcnn.models.basset import Basset
+from peakcnn.models.checkpoint import save_checkpoint
 
 LENGTH = 200
 HYPER = {"length": LENGTH, "n_tasks": 2, "filters": (8, 8, 8), "dense": (16, 8)}

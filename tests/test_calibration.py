@@ -25,8 +25,8 @@ from peakcnn.models.calibration import (
     fit_calibration,
     fit_temperature,
 )
+from peakcnn.models.checkpoint import load_checkpoint
 from peakcnn.models.inference import predict_logits
-from peakcnn.models.networks import load_checkpoint
 
 
 def overconfident(n: int, stretch: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

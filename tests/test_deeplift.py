@@ -11,7 +11,8 @@ from torch import nn
 
 from peakcnn.interpret.deeplift import contributions, multipliers
 from peakcnn.interpret.shap_values import explain, make_references, output_deltas, project
-from peakcnn.models.networks import Basset, build_model
+from peakcnn.models.basset import Basset
+from peakcnn.models.registry import build_model
 
 LENGTH = 120
 HYPER = {"length": LENGTH, "n_tasks": 2, "filters": (8, 8, 8), "dense": (16, 8)}

@@ -27,7 +27,8 @@ from peakcnn.evaluation.evaluate import (
     substitute,
     threshold_metrics,
 )
-from peakcnn.models.networks import Basset, save_checkpoint
+from peakcnn.models.basset import Basset
+from peakcnn.models.checkpoint import save_checkpoint
 
 
 def _adversarial_cases() -> list[tuple[str, np.ndarray, np.ndarray]]:

@@ -205,7 +205,8 @@ def test_evaluate_model_reports_metrics_without_near_identical_windows(planted):
     folder, _, _, _ = planted
     torch = pytest.importorskip("torch")
     from peakcnn.evaluation.evaluate import auroc, evaluate_model, read_predictions
-    from peakcnn.models.networks import Basset, save_checkpoint
+    from peakcnn.models.basset import Basset
+    from peakcnn.models.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     hyper = {"length": LENGTH, "n_tasks": 1, "filters": (4, 4, 4), "kernels": (5, 3, 3)}

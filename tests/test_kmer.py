@@ -10,6 +10,7 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
+from peakcnn.models.checkpoint import load_checkpoint, save_checkpoint
 from peakcnn.models.inference import predict_logits
 from peakcnn.models.kmer import (
     DEFAULT_C,
@@ -18,7 +19,6 @@ from peakcnn.models.kmer import (
     canonical_index,
     fit_kmer_baseline,
 )
-from peakcnn.models.networks import load_checkpoint, save_checkpoint
 from peakcnn.training.train import train_model
 
 CPU = torch.device("cpu")

@@ -23,14 +23,19 @@ from torch import nn
 import peakcnn.training.train as train_module
 from peakcnn.data.splitfile import save_split
 from peakcnn.devices import resolve_device
+from peakcnn.models.basset import Basset
+from peakcnn.models.checkpoint import load_checkpoint
 from peakcnn.models.inference import predict_logits
-from peakcnn.models.networks import (
+from peakcnn.models.layers import RCAverage
+from peakcnn.models.registry import (
     MODELS,
-    Basset,
-    RCAverage,
+    SIMPLICITY,
+    SPECS,
     build_model,
     explainer_for,
-    load_checkpoint,
+    is_deterministic,
+    is_kmer_baseline,
+    simplicity_rank,
     supports_shap,
 )
 from peakcnn.training.train import (
@@ -228,9 +233,6 @@ def test_each_activation_is_its_own_module_called_once(name):
     assert any(isinstance(m, nn.ReLU) for _, m in leaves)
     if name == "hybrid":
         assert any(isinstance(m, nn.Softmax) for _, m in leaves)
-    source = (REPO / "src/peakcnn/models/networks.py").read_text()
-    functional = r"nn\.functional|\bF\.\w+\(|torch\.(relu|softmax|sigmoid|tanh|max_pool1d)\("
-    assert not re.search(functional, source)
 
 
 def test_explainer_and_shap_support_per_model():
@@ -242,10 +244,52 @@ def test_explainer_and_shap_support_per_model():
         supports_shap("nope")
 
 
+# A functional call in a model's code would bypass DeepExplainer's per-module rules; a
+# functional loss (fitting code, never part of a forward pass) is fine.
+FUNCTIONAL_CALL = re.compile(
+    r"\b(?:F|functional)\.(?!\w*(?:loss|cross_entropy))\w+"
+    r"|torch\.(?:relu|softmax|sigmoid|tanh|max_pool1d)\("
+)
+
+
+def test_no_model_module_uses_functional_activations():
+    for caught in ("F.relu(x)", "nn.functional.softmax(x)", "torch.sigmoid(x)"):
+        assert FUNCTIONAL_CALL.search(caught), caught
+    assert not FUNCTIONAL_CALL.search("nn.functional.binary_cross_entropy_with_logits(x, y)")
+    sources = sorted((REPO / "src/peakcnn/models").glob("*.py"))
+    assert {"basset.py", "hybrid.py", "layers.py", "kmer.py"} <= {path.name for path in sources}
+    for path in sources:
+        found = FUNCTIONAL_CALL.search(path.read_text())
+        assert not found, f"{path.name}: {found[0]}"
+
+
+def smk_set(text, name):
+    """The quoted names of a ``NAME = {"a", "b"}`` set in a Snakemake file."""
+    return set(re.findall(r'"(\w+)"', re.search(rf"^{name} = \{{(.*)\}}$", text, re.M)[1]))
+
+
 def test_workflow_requests_attributions_only_for_models_shap_supports():
     text = (REPO / "workflow/rules/common.smk").read_text()
-    listed = set(re.findall(r'"(\w+)"', re.search(r"NO_SHAP_MODELS = \{(.*)\}", text)[1]))
-    assert listed == {name for name in MODELS if not supports_shap(name)}
+    assert smk_set(text, "NO_SHAP_MODELS") == {name for name in MODELS if not supports_shap(name)}
+    assert smk_set(text, "DETERMINISTIC_MODELS") == {
+        name for name in MODELS if is_deterministic(name)
+    }
+    assert smk_set(text, "DETERMINISTIC_MODELS") >= {n for n in MODELS if is_kmer_baseline(n)}
+
+
+def test_registry_facts_and_simplicity_order_cover_every_model():
+    assert sorted(SIMPLICITY) == sorted(MODELS) == sorted(spec.name for spec in SPECS)
+    assert [simplicity_rank(name) for name in SIMPLICITY] == list(range(len(MODELS)))
+    assert simplicity_rank("an_ensemble") == len(MODELS)
+    # the order config/README.md documents for the model choice
+    readme = (REPO / "config/README.md").read_text()
+    documented = re.search(r"simplest of them wins: ((?:`\w+`(?: < )?)+)", readme)[1]
+    assert tuple(re.findall(r"`(\w+)`", documented)) == SIMPLICITY
+    assert [n for n in SIMPLICITY if is_kmer_baseline(n)] == ["kmer_baseline"]
+    assert [n for n in SIMPLICITY if is_deterministic(n)] == ["kmer_baseline"]
+    for fact in (is_deterministic, is_kmer_baseline, explainer_for):
+        with pytest.raises(ValueError, match="unknown model 'nope'"):
+            fact("nope")
 
 
 def test_unknown_hyperparameter_is_a_clear_error():

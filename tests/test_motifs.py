@@ -25,7 +25,8 @@ from peakcnn.interpret.jaspar import (
     trim,
 )
 from peakcnn.interpret.motifs import find_motifs
-from peakcnn.models.networks import Basset, save_checkpoint
+from peakcnn.models.basset import Basset
+from peakcnn.models.checkpoint import save_checkpoint
 
 MOTIF = "CACGTG"
 LENGTH = 120

@@ -152,7 +152,7 @@ def test_changing_seeds_plans_the_new_runs_and_the_choice_only(tiny_run, seeds, 
 LIBRARY_EDITS = [
     "data/negatives.py",
     "data/genome.py",
-    "models/networks.py",
+    "models/registry.py",
     "evaluation/evaluate.py",
     "evaluation/selection.py",
     "interpret/__init__.py",

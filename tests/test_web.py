@@ -15,7 +15,8 @@ from web_helpers import fetch, serving, write_results
 
 from peakcnn.cli.main import main
 from peakcnn.cli.serve import is_loopback
-from peakcnn.models.networks import build_model, save_checkpoint
+from peakcnn.models.checkpoint import save_checkpoint
+from peakcnn.models.registry import build_model
 
 COMPLEMENT = str.maketrans("ACGTN", "TGCAN")
 

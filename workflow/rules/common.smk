@@ -185,7 +185,8 @@ def get_architecture(model):
     return architecture if model == "basset" else {}
 
 
-# Models whose training draws no random numbers: trained once, whatever ``train.seeds``.
+# Models whose training draws no random numbers: trained once, whatever ``train.seeds``
+# (``is_deterministic`` of ``peakcnn.models.registry``; a test checks this set against it).
 DETERMINISTIC_MODELS = {"kmer_baseline"}
 
 
@@ -255,7 +256,8 @@ def get_run_files(name):
     ]
 
 
-# Models that SHAP cannot explain (peakcnn.models.networks.supports_shap is False): no attribution target.
+# Models that SHAP cannot explain (``supports_shap`` of ``peakcnn.models.registry`` is False): no
+# attribution target. A test checks this set against the registry.
 NO_SHAP_MODELS = {"kmer_baseline"}
 
 

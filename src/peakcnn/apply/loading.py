@@ -23,7 +23,7 @@ import torch
 from peakcnn.errors import InputError
 from peakcnn.models.calibration import CHECKPOINT_KEY, calibrated_probabilities, calibration_of
 from peakcnn.models.inference import predict_logits
-from peakcnn.models.networks import build_model
+from peakcnn.models.registry import build_model
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class ModelMetadata:
     Attributes
     ----------
     name : str
-        Model name (a key of ``peakcnn.models.networks.MODELS``).
+        Model name (a key of ``peakcnn.models.registry.MODELS``).
     length : int
         Window length in bp.
     tasks : list of str
@@ -60,7 +60,7 @@ class ModelMetadata:
     training_data_sha256 : str or None
         SHA-256 of the training split file, if known.
     hyperparameters : dict
-        Arguments of ``peakcnn.models.networks.build_model``.
+        Arguments of ``peakcnn.models.registry.build_model``.
     """
 
     name: str

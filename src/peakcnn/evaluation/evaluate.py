@@ -44,8 +44,8 @@ from peakcnn.models.calibration import (  # noqa: E402
     calibration_of,
     read_calibration,
 )
+from peakcnn.models.checkpoint import load_checkpoint  # noqa: E402
 from peakcnn.models.inference import predict_logits  # noqa: E402
-from peakcnn.models.networks import load_checkpoint  # noqa: E402
 
 logger = logging.getLogger(__name__)
 

@@ -36,7 +36,7 @@ from peakcnn.interpret.qc import PER_WINDOW, join_chunks
 from peakcnn.interpret.shap_values import resolve_explainer
 from peakcnn.interpret.targets import chunk_windows, task_index
 from peakcnn.io import atomic_path, write_json
-from peakcnn.models.networks import load_checkpoint
+from peakcnn.models.checkpoint import load_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -330,7 +330,7 @@ def attribute_windows(
     Parameters
     ----------
     model_path : str
-        Checkpoint written by ``peakcnn.models.networks.save_checkpoint``.
+        Checkpoint written by ``peakcnn.models.checkpoint.save_checkpoint``.
     data_path : str
         Encoded split (``dataset/test.npz``), see ``peakcnn.data.splitfile``.
     shap_path : str

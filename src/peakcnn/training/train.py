@@ -50,9 +50,10 @@ from peakcnn.io import atomic_path, remove_stale_temporaries, write_json
 from peakcnn.logs import progress
 from peakcnn.models.calibration import CHECKPOINT_KEY, fit_calibration
 from peakcnn.models.calibration import METHODS as CALIBRATION_METHODS
+from peakcnn.models.checkpoint import save_checkpoint
 from peakcnn.models.inference import predict_logits
 from peakcnn.models.kmer import DEFAULT_C, fit_kmer_baseline
-from peakcnn.models.networks import MODELS, build_model, explainer_for, save_checkpoint
+from peakcnn.models.registry import MODELS, build_model, explainer_for
 
 logger = logging.getLogger(__name__)
 
