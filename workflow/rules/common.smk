@@ -169,8 +169,8 @@ def relative_to_workdir(path):
     """A path below the working directory as a relative one (a moved project keeps its inputs);
     others (the workflow used as a module from elsewhere) stay absolute.
     """
-    path = Path(path)
-    return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
+    path, workdir = Path(path), Path.cwd()
+    return str(path.relative_to(workdir) if path.is_relative_to(workdir) else path)
 
 
 def get_architecture(model):
