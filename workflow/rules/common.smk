@@ -4,6 +4,7 @@ import runpy
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from peakcnn.models.catalog import DETERMINISTIC_MODELS, NO_SHAP_MODELS
 from peakcnn.sources import code_of
 
 DATASETS = list(config["datasets"])
@@ -185,9 +186,8 @@ def get_architecture(model):
     return architecture if model == "basset" else {}
 
 
-# Models whose training draws no random numbers: trained once, whatever ``train.seeds``
-# (``is_deterministic`` of ``peakcnn.models.registry``; a test checks this set against it).
-DETERMINISTIC_MODELS = {"kmer_baseline"}
+# DETERMINISTIC_MODELS (trained once, whatever ``train.seeds``) and NO_SHAP_MODELS (no
+# attribution target) come from peakcnn.models.catalog: the library's own table of model facts.
 
 
 def model_seeds(model):
@@ -254,11 +254,6 @@ def get_run_files(name):
     return lambda wildcards: [
         f"results/{wildcards.dataset}/eval/{run}/{name}" for _, _, run in model_runs()
     ]
-
-
-# Models that SHAP cannot explain (``supports_shap`` of ``peakcnn.models.registry`` is False): no
-# attribution target. A test checks this set against the registry.
-NO_SHAP_MODELS = {"kmer_baseline"}
 
 
 def get_final_outputs():

@@ -26,10 +26,10 @@ from peakcnn.data.shuffle import shuffle_window
 from peakcnn.errors import InputError
 from peakcnn.interpret.deeplift import contributions
 from peakcnn.logs import progress
+from peakcnn.models.catalog import DEEP_EXPLAINER, GRADIENT_EXPLAINER
 from peakcnn.models.inference import predict_logits
 
-EXPLAINER = "shap.DeepExplainer"
-GRADIENT_EXPLAINER = "shap.GradientExplainer"
+EXPLAINER = DEEP_EXPLAINER
 EXPLAINERS = (EXPLAINER, GRADIENT_EXPLAINER)
 SCORE_BATCH = 256
 ENGINE = (

@@ -11,10 +11,9 @@ Every torch model maps one-hot float (N, 4, L) to (N, T) logits, one per task. M
 - ``hybrid``: a CNN front end, then pre-norm multi-head self-attention (transformer encoder)
   blocks over the pooled positions, mean-pooled into a small dense head.
 
-``SPECS`` lists them simplest first, with the SHAP explainer that suits each one and whether
-training is deterministic; ``MODELS``, ``SIMPLICITY`` and the functions below are read from it.
-The workflow (``workflow/rules/common.smk``) cannot import torch at DAG time and keeps its own
-``DETERMINISTIC_MODELS`` and ``NO_SHAP_MODELS``; a test checks them against this table.
+``MODELS`` maps each name to its class; what is known about each model (SHAP explainer,
+determinism, simplicity order, k-mer baseline) is in ``peakcnn.models.catalog``, which the
+workflow and the torch-free stages read too; the functions below answer from it.
 
 ``build_model(..., rc_average=True)`` wraps any model in ``RCAverage``, which averages the
 logits of each sequence and its reverse complement; the flag is stored with the
@@ -23,61 +22,21 @@ hyperparameters, so ``peakcnn.models.checkpoint.load_checkpoint`` rebuilds the w
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from torch import nn
 
 from peakcnn.models.basset import Basset, BassetPaper
+from peakcnn.models.catalog import BY_NAME, DEEP_EXPLAINER
 from peakcnn.models.hybrid import Hybrid
 from peakcnn.models.kmer import KmerBaseline
 from peakcnn.models.layers import RCAverage
 
-#: Explainer names, as stored in checkpoints (``explainer``).
-DEEP_EXPLAINER = "shap.DeepExplainer"
-GRADIENT_EXPLAINER = "shap.GradientExplainer"
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """What the library and the workflow need to know about one model.
-
-    Attributes
-    ----------
-    name : str
-        The config name (``config.models``).
-    builder : type of torch.nn.Module
-        Its class, called as ``builder(length=..., n_tasks=..., **hyperparameters)``.
-    explainer : str or None
-        The SHAP explainer that suits it; None: no SHAP attribution.
-    deterministic : bool, default False
-        Training draws no random numbers: one run whatever the seeds.
-    kmer_baseline : bool, default False
-        It is the k-mer baseline: fitted in one pass by scikit-learn, not by gradient descent.
-    """
-
-    name: str
-    builder: type[nn.Module]
-    explainer: str | None
-    deterministic: bool = False
-    kmer_baseline: bool = False
-
-
-# DeepExplainer needs every nonlinearity to be its own module with a known DeepLIFT rule;
-# attention multiplies two activations, which it has no rule for, so the hybrid takes expected
-# gradients instead. The k-mer baseline counts discrete k-mers (not differentiable in the input).
-#: Every model, simplest first: the order breaks ties between equally good runs.
-SPECS: tuple[ModelSpec, ...] = (
-    ModelSpec("kmer_baseline", KmerBaseline, None, deterministic=True, kmer_baseline=True),
-    ModelSpec("basset", Basset, DEEP_EXPLAINER),
-    ModelSpec("basset_paper", BassetPaper, DEEP_EXPLAINER),
-    ModelSpec("hybrid", Hybrid, GRADIENT_EXPLAINER),
-)
-_BY_NAME = {spec.name: spec for spec in SPECS}
-
-#: Model name → class: the models ``build_model`` can build.
-MODELS: dict[str, type[nn.Module]] = {spec.name: spec.builder for spec in SPECS}
-#: Model names, simplest first.
-SIMPLICITY: tuple[str, ...] = tuple(spec.name for spec in SPECS)
+#: Model name → class: the models ``build_model`` can build (their facts: ``FACTS``).
+MODELS: dict[str, type[nn.Module]] = {
+    "kmer_baseline": KmerBaseline,
+    "basset": Basset,
+    "basset_paper": BassetPaper,
+    "hybrid": Hybrid,
+}
 
 
 def check_model_name(name: str) -> None:
@@ -98,10 +57,10 @@ def explainer_for(name: str) -> str | None:
     -------
     str or None
         ``"shap.DeepExplainer"``, ``"shap.GradientExplainer"`` or None; a model registered in
-        ``MODELS`` but not in ``SPECS`` is taken to be a module-built CNN (DeepExplainer).
+        ``MODELS`` but not in the catalog is taken to be a module-built CNN (DeepExplainer).
     """
     check_model_name(name)
-    spec = _BY_NAME.get(name)
+    spec = BY_NAME.get(name)
     return spec.explainer if spec else DEEP_EXPLAINER
 
 
@@ -113,20 +72,15 @@ def supports_shap(name: str) -> bool:
 def is_deterministic(name: str) -> bool:
     """Whether a model's training draws no random numbers (trained once, whatever the seeds)."""
     check_model_name(name)
-    spec = _BY_NAME.get(name)
+    spec = BY_NAME.get(name)
     return bool(spec and spec.deterministic)
 
 
 def is_kmer_baseline(name: str) -> bool:
     """Whether a model is the k-mer baseline (fitted in one pass, not by gradient descent)."""
     check_model_name(name)
-    spec = _BY_NAME.get(name)
+    spec = BY_NAME.get(name)
     return bool(spec and spec.kmer_baseline)
-
-
-def simplicity_rank(name: str) -> int:
-    """Position of a model in ``SIMPLICITY`` (0: simplest); any other name ranks after all."""
-    return SIMPLICITY.index(name) if name in SIMPLICITY else len(SIMPLICITY)
 
 
 def build_model(
