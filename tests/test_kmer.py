@@ -103,7 +103,16 @@ def test_baseline_learns_a_planted_kmer_and_round_trips(tmp_path):
 def test_train_model_fits_the_baseline_and_writes_the_usual_outputs(tmp_path):
     for name, seed, n in (("train", 0, 600), ("val", 1, 300)):
         x, y = planted(n, 100, seed)
-        np.savez(tmp_path / f"{name}.npz", x=x, y=y, tasks=np.array(["toy"]))
+        starts = np.arange(n) * 100
+        np.savez(
+            tmp_path / f"{name}.npz",
+            x=x,
+            y=y,
+            chrom=np.full(n, "c"),
+            start=starts,
+            end=starts + 100,
+            tasks=np.array(["toy"]),
+        )
     out = {k: str(tmp_path / "m" / f"model.{k}") for k in ("pt", "tsv", "json")}
     report = train_model(
         str(tmp_path / "train.npz"),
