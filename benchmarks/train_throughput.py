@@ -31,10 +31,9 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # this checkout's peakcnn
 
-from peakcnn.devices import resolve_device, set_seed, set_threads
+from peakcnn.devices import device_name, resolve_device, set_seed, set_threads
 from peakcnn.models.networks import build_model
 from peakcnn.training.train import (
-    _device_name,
     _on_device,
     make_optimizer,
     resolve_amp,
@@ -137,7 +136,7 @@ def main() -> None:
     load_after = os.getloadavg()
 
     print(
-        f"device: {device} ({_device_name(device)}), torch {torch.__version__}, "
+        f"device: {device} ({device_name(device)}), torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, {platform.machine()}"
     )
     print(f"data: {source}")

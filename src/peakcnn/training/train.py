@@ -43,7 +43,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from torch import nn
 
 from peakcnn.data.splitfile import load_split
-from peakcnn.devices import resolve_device, set_seed, set_threads
+from peakcnn.devices import device_name, resolve_device, set_seed, set_threads
 from peakcnn.errors import InputError
 from peakcnn.evaluation.multitask import has_both_classes
 from peakcnn.io import atomic_path, remove_stale_temporaries, write_json
@@ -614,7 +614,7 @@ def train_model(
         "model": model,
         "explainer": explainer_for(model),
         "device": str(target),
-        "device_name": _device_name(target),
+        "device_name": device_name(target),
         "threads": torch.get_num_threads(),
         "seed": seed,
         "monitor": monitor,
@@ -850,22 +850,6 @@ def _save_state(path: Path, state: dict) -> None:
     """Write the resumable training state atomically."""
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
-
-
-def _device_name(device: torch.device) -> str:
-    """Human-readable name of the device (GPU model, or the CPU model)."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:  # pragma: no cover - not Linux
-        pass
-    import platform
-
-    return platform.processor() or "cpu"
 
 
 def _fit_kmer(
