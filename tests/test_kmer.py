@@ -11,14 +11,9 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from peakcnn.models.inference import predict_logits
-from peakcnn.models.kmer import (
-    DEFAULT_C,
-    KmerBaseline,
-    KmerFrequencies,
-    canonical_index,
-    fit_kmer_baseline,
-)
+from peakcnn.models.kmer import KmerBaseline, KmerFrequencies, canonical_index
 from peakcnn.models.networks import load_checkpoint, save_checkpoint
+from peakcnn.training.kmer_fit import DEFAULT_C, fit_kmer_baseline
 from peakcnn.training.train import train_model
 
 CPU = torch.device("cpu")

@@ -33,14 +33,16 @@ from peakcnn.models.networks import (
     load_checkpoint,
     supports_shap,
 )
-from peakcnn.training.train import (
+from peakcnn.training.config import resolve_architecture
+from peakcnn.training.loop import train_epoch
+from peakcnn.training.monitor import progress_for
+from peakcnn.training.optim import (
     compute_pos_weight,
     make_optimizer,
     make_scheduler,
     resolve_amp,
-    resolve_architecture,
-    train_model,
 )
+from peakcnn.training.train import train_model
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -492,13 +494,13 @@ def test_hybrid_trains(tmp_path):
 
 
 def test_progress_bar_only_on_a_terminal(monkeypatch):
-    assert train_module._progress_for(10, 1, 2) is None  # pytest's stderr is no terminal
+    assert progress_for(10, 1, 2) is None  # pytest's stderr is no terminal
 
     main, side = os.openpty()  # a real pseudo-terminal, 100 columns wide, as the job's stderr
     fcntl.ioctl(side, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
     with os.fdopen(side, "w") as terminal:
         monkeypatch.setattr(sys, "stderr", terminal)
-        bar = train_module._progress_for(10, 1, 2)
+        bar = progress_for(10, 1, 2)
         assert bar is not None
         bar(10)
         terminal.flush()
@@ -645,7 +647,7 @@ def test_random_shifts_crop_each_window_at_a_random_offset():
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     offsets = set()
     for _ in range(3):
-        train_module.train_epoch(
+        train_epoch(
             model,
             x,
             y,
@@ -672,7 +674,7 @@ def test_random_shifts_crop_each_window_at_a_random_offset():
 
 def test_a_dataset_built_for_other_shifts_is_refused(tmp_path):
     from peakcnn.errors import InputError
-    from peakcnn.training.train import check_margin
+    from peakcnn.training.loop import check_margin
 
     train = {"x": np.zeros((2, 4, 60), np.uint8), "margin": np.array(5)}
     val = {"x": np.zeros((2, 4, 50), np.uint8)}
