@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 from torch import nn
 
 import peakcnn.training.train as train_module
@@ -33,7 +34,7 @@ from peakcnn.models.networks import (
     load_checkpoint,
     supports_shap,
 )
-from peakcnn.training.config import resolve_architecture
+from peakcnn.training.config import TrainConfig, resolve_architecture
 from peakcnn.training.loop import train_epoch
 from peakcnn.training.monitor import progress_for
 from peakcnn.training.optim import (
@@ -278,6 +279,30 @@ def test_rc_average_keeps_deepexplainer_additivity():
 
 
 # --- trainer pieces ------------------------------------------------------------------------
+
+
+def test_train_config_takes_the_train_section_and_refuses_other_keys():
+    config = TrainConfig.from_section(compile=True, monitor="val_loss", calibration="none")
+    assert config.torch_compile and config.monitor == "val_loss"
+    resumable = config.resumable_settings()
+    assert resumable["compile"] is True and "torch_compile" not in resumable
+    assert "calibration" not in resumable  # fitted after training: no effect on resuming
+    with pytest.raises(TypeError, match="nonsense"):
+        TrainConfig.from_section(nonsense=1)
+    with pytest.raises(TypeError, match="torch_compile"):
+        TrainConfig.from_section(torch_compile=True)  # the field's name is no config key
+    with pytest.raises(ValueError, match="train.monitor 'auroc'"):
+        TrainConfig.from_section(monitor="auroc")
+
+
+def test_train_config_matches_the_schema():
+    schema = yaml.safe_load((REPO / "config/config.schema.yaml").read_text())
+    section = schema["properties"]["train"]["properties"]
+    defaults = TrainConfig().resumable_settings() | {"calibration": TrainConfig().calibration}
+    assert set(section) - {"seeds"} == set(defaults)  # seeds: one job per seed, not a setting
+    for key, spec in section.items():
+        if "default" in spec and key not in ("seeds", "architecture"):
+            assert defaults[key] == spec["default"], key
 
 
 def test_pos_weight_auto_number_and_none():
