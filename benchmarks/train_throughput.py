@@ -1,6 +1,6 @@
 """Training throughput: our train_epoch path end to end vs. the same model on ready tensors.
 
-End to end = ``peakcnn.training.train.train_epoch`` over the uint8 split as training uses it: the
+End to end = ``peakcnn.training.loop.train_epoch`` over the uint8 split as training uses it: the
 shuffle, the uint8 gather, the move to the device, the cast to float, forward, loss, backward
 and the optimiser step (on CUDA the uint8 split is resident on the GPU, as in training).
 Ceiling = the same model and optimiser stepping over one float batch that is already on the
@@ -31,15 +31,11 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # this checkout's peakcnn
 
-from peakcnn.devices import resolve_device, set_seed, set_threads
+from peakcnn.devices import device_name, resolve_device, set_seed, set_threads
 from peakcnn.models.registry import build_model
-from peakcnn.training.train import (
-    _device_name,
-    _on_device,
-    make_optimizer,
-    resolve_amp,
-    train_epoch,
-)
+from peakcnn.training.inputs import on_device
+from peakcnn.training.loop import train_epoch
+from peakcnn.training.optim import make_optimizer, resolve_amp
 
 DEMO = Path("results/bzip11_bzip10/dataset/train.npz")
 
@@ -91,8 +87,8 @@ def main() -> None:
     opt = make_optimizer(model, "sgd", 0.02, 0.9, 0.0)
     loss_fn = nn.BCEWithLogitsLoss()
     amp_dtype = resolve_amp(args.amp, device)
-    x = _on_device(torch.from_numpy(x_np), device)
-    y = _on_device(torch.from_numpy(y_np.astype(np.float32)), device)
+    x = on_device(torch.from_numpy(x_np), device)
+    y = on_device(torch.from_numpy(y_np.astype(np.float32)), device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
         torch.set_float32_matmul_precision("high")
@@ -137,7 +133,7 @@ def main() -> None:
     load_after = os.getloadavg()
 
     print(
-        f"device: {device} ({_device_name(device)}), torch {torch.__version__}, "
+        f"device: {device} ({device_name(device)}), torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, {platform.machine()}"
     )
     print(f"data: {source}")

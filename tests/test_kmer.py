@@ -12,13 +12,8 @@ from sklearn.metrics import roc_auc_score
 
 from peakcnn.models.checkpoint import load_checkpoint, save_checkpoint
 from peakcnn.models.inference import predict_logits
-from peakcnn.models.kmer import (
-    DEFAULT_C,
-    KmerBaseline,
-    KmerFrequencies,
-    canonical_index,
-    fit_kmer_baseline,
-)
+from peakcnn.models.kmer import KmerBaseline, KmerFrequencies, canonical_index
+from peakcnn.training.kmer_fit import DEFAULT_C, fit_kmer_baseline
 from peakcnn.training.train import train_model
 
 CPU = torch.device("cpu")
@@ -103,7 +98,16 @@ def test_baseline_learns_a_planted_kmer_and_round_trips(tmp_path):
 def test_train_model_fits_the_baseline_and_writes_the_usual_outputs(tmp_path):
     for name, seed, n in (("train", 0, 600), ("val", 1, 300)):
         x, y = planted(n, 100, seed)
-        np.savez(tmp_path / f"{name}.npz", x=x, y=y, tasks=np.array(["toy"]))
+        starts = np.arange(n) * 100
+        np.savez(
+            tmp_path / f"{name}.npz",
+            x=x,
+            y=y,
+            chrom=np.full(n, "c"),
+            start=starts,
+            end=starts + 100,
+            tasks=np.array(["toy"]),
+        )
     out = {k: str(tmp_path / "m" / f"model.{k}") for k in ("pt", "tsv", "json")}
     report = train_model(
         str(tmp_path / "train.npz"),

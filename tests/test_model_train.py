@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 from torch import nn
 
 import peakcnn.training.train as train_module
@@ -42,14 +43,16 @@ from peakcnn.models.registry import (
     is_kmer_baseline,
     supports_shap,
 )
-from peakcnn.training.train import (
+from peakcnn.training.config import TrainConfig, resolve_architecture
+from peakcnn.training.loop import train_epoch
+from peakcnn.training.monitor import progress_for
+from peakcnn.training.optim import (
     compute_pos_weight,
     make_optimizer,
     make_scheduler,
     resolve_amp,
-    resolve_architecture,
-    train_model,
 )
+from peakcnn.training.train import train_model
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -323,6 +326,30 @@ def test_rc_average_keeps_deepexplainer_additivity():
 # --- trainer pieces ------------------------------------------------------------------------
 
 
+def test_train_config_takes_the_train_section_and_refuses_other_keys():
+    config = TrainConfig.from_section(compile=True, monitor="val_loss", calibration="none")
+    assert config.torch_compile and config.monitor == "val_loss"
+    resumable = config.resumable_settings()
+    assert resumable["compile"] is True and "torch_compile" not in resumable
+    assert "calibration" not in resumable  # fitted after training: no effect on resuming
+    with pytest.raises(TypeError, match="nonsense"):
+        TrainConfig.from_section(nonsense=1)
+    with pytest.raises(TypeError, match="torch_compile"):
+        TrainConfig.from_section(torch_compile=True)  # the field's name is no config key
+    with pytest.raises(ValueError, match="train.monitor 'auroc'"):
+        TrainConfig.from_section(monitor="auroc")
+
+
+def test_train_config_matches_the_schema():
+    schema = yaml.safe_load((REPO / "config/config.schema.yaml").read_text())
+    section = schema["properties"]["train"]["properties"]
+    defaults = TrainConfig().resumable_settings() | {"calibration": TrainConfig().calibration}
+    assert set(section) - {"seeds"} == set(defaults)  # seeds: one job per seed, not a setting
+    for key, spec in section.items():
+        if "default" in spec and key not in ("seeds", "architecture"):
+            assert defaults[key] == spec["default"], key
+
+
 def test_pos_weight_auto_number_and_none():
     y = np.zeros((100, 2), dtype=np.uint8)
     y[:20, 0] = 1
@@ -537,13 +564,13 @@ def test_hybrid_trains(tmp_path):
 
 
 def test_progress_bar_only_on_a_terminal(monkeypatch):
-    assert train_module._progress_for(10, 1, 2) is None  # pytest's stderr is no terminal
+    assert progress_for(10, 1, 2) is None  # pytest's stderr is no terminal
 
     main, side = os.openpty()  # a real pseudo-terminal, 100 columns wide, as the job's stderr
     fcntl.ioctl(side, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
     with os.fdopen(side, "w") as terminal:
         monkeypatch.setattr(sys, "stderr", terminal)
-        bar = train_module._progress_for(10, 1, 2)
+        bar = progress_for(10, 1, 2)
         assert bar is not None
         bar(10)
         terminal.flush()
@@ -690,7 +717,7 @@ def test_random_shifts_crop_each_window_at_a_random_offset():
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     offsets = set()
     for _ in range(3):
-        train_module.train_epoch(
+        train_epoch(
             model,
             x,
             y,
@@ -717,7 +744,7 @@ def test_random_shifts_crop_each_window_at_a_random_offset():
 
 def test_a_dataset_built_for_other_shifts_is_refused(tmp_path):
     from peakcnn.errors import InputError
-    from peakcnn.training.train import check_margin
+    from peakcnn.training.loop import check_margin
 
     train = {"x": np.zeros((2, 4, 60), np.uint8), "margin": np.array(5)}
     val = {"x": np.zeros((2, 4, 50), np.uint8)}

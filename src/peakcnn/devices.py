@@ -1,8 +1,9 @@
-"""Device resolution, thread count and seeding."""
+"""Device resolution and naming, thread count and seeding."""
 
 from __future__ import annotations
 
 import logging
+import platform
 import random
 
 import numpy as np
@@ -37,6 +38,31 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
             f"device {device!r} asked for but no CUDA device is available; use device: auto or cpu"
         )
     return resolved
+
+
+def device_name(device: torch.device) -> str:
+    """Human-readable name of the device (GPU model, or the CPU model).
+
+    Parameters
+    ----------
+    device : torch.device
+
+    Returns
+    -------
+    str
+        The CUDA device's name, else the CPU model from ``/proc/cpuinfo`` (Linux), else
+        ``platform.processor()`` or ``"cpu"``.
+    """
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:  # pragma: no cover - not Linux
+        pass
+    return platform.processor() or "cpu"
 
 
 def set_seed(seed: int) -> torch.Generator:

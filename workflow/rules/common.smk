@@ -215,9 +215,9 @@ def model_runs():
 EVALUATE_SETTINGS = set(config["evaluate"]) - {"baseline"}
 
 
-# The `train` settings a model's training reads (peakcnn.training.train.train_model; for kmer_baseline
-# its _fit_kmer branch): its job gets only these, so that editing another one leaves it alone.
-# Models not listed read every setting.
+# The `train` settings a model's training reads (peakcnn.training.train.train_model; for
+# kmer_baseline peakcnn.training.kmer_fit.fit_kmer): its job gets only these, so that editing
+# another one leaves it alone. Models not listed read every setting.
 TRAIN_SETTINGS_READ = {
     "kmer_baseline": {
         "architecture",
