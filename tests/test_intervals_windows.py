@@ -223,12 +223,12 @@ def test_multitask_windows_are_labelled_by_central_summits(tmp_path, options, ex
 
 
 def test_multitask_labels_reach_the_dataset_matrix(tmp_path):
-    from peakcnn.data.dataset import task_matrix
+    from peakcnn.data.tasks import label_matrix
 
-    y = task_matrix(pd.Series(["A,B", "B", "."]), ["A", "B"])
+    y = label_matrix(pd.Series(["A,B", "B", "."]), ["A", "B"])
     assert y.tolist() == [[1, 1], [0, 1], [0, 0]]
     with pytest.raises(InputError, match="task 'C'"):
-        task_matrix(pd.Series(["C"]), ["A", "B"])
+        label_matrix(pd.Series(["C"]), ["A", "B"])
 
 
 def test_a_task_without_peaks_on_the_genome_is_an_error(tmp_path):

@@ -13,9 +13,10 @@ import pandas as pd  # noqa: E402
 import pybedtools  # noqa: E402
 
 from peakcnn.data.genome import window_composition  # noqa: E402
-from peakcnn.data.intervals import read_bed, read_peaks, write_bed  # noqa: E402
+from peakcnn.data.intervals import read_bed, read_blacklist, read_peaks, write_bed  # noqa: E402
 from peakcnn.data.split import REGION_COLUMNS, SPLITS  # noqa: E402
-from peakcnn.data.windows import NO_TASK, WINDOW_COLUMNS, read_blacklist  # noqa: E402
+from peakcnn.data.tasks import NO_TASK  # noqa: E402
+from peakcnn.data.windows import WINDOW_COLUMNS  # noqa: E402
 from peakcnn.errors import InputError  # noqa: E402
 from peakcnn.io import atomic_path, write_json  # noqa: E402
 from peakcnn.logs import throughput  # noqa: E402
