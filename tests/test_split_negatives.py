@@ -6,15 +6,9 @@ import pandas as pd
 import pybedtools
 import pytest
 
+from peakcnn.data.candidates import candidate_windows, match_gc, subtract_intervals
 from peakcnn.data.intervals import read_bed
-from peakcnn.data.negatives import (
-    NEGATIVE_COLUMNS,
-    allocate,
-    candidate_windows,
-    match_gc,
-    sample_negatives,
-    subtract_intervals,
-)
+from peakcnn.data.negatives import NEGATIVE_COLUMNS, allocate, sample_negatives
 from peakcnn.data.split import (
     REGION_COLUMNS,
     SPLITS,
