@@ -7,7 +7,7 @@ import pandas as pd
 import pybedtools
 
 from peakcnn.data.genome import window_composition
-from peakcnn.data.split import REGION_COLUMNS
+from peakcnn.data.regions import REGION_COLUMNS
 
 
 def subtract_intervals(regions: pd.DataFrame, exclusion: pd.DataFrame) -> pd.DataFrame:

@@ -20,7 +20,8 @@ from peakcnn.data.candidates import (  # noqa: E402
     window_gc,
 )
 from peakcnn.data.intervals import read_bed, read_blacklist, read_peaks, write_bed  # noqa: E402
-from peakcnn.data.split import REGION_COLUMNS, SPLITS  # noqa: E402
+from peakcnn.data.regions import REGION_COLUMNS  # noqa: E402
+from peakcnn.data.split import SPLITS  # noqa: E402
 from peakcnn.data.tasks import NO_TASK  # noqa: E402
 from peakcnn.data.windows import WINDOW_COLUMNS  # noqa: E402
 from peakcnn.errors import InputError  # noqa: E402
