@@ -11,6 +11,7 @@ import re
 import numpy as np
 import pandas as pd
 
+from peakcnn.data.genome import fasta_descriptions
 from peakcnn.data.intervals import peak_centres, read_peaks, write_bed
 from peakcnn.errors import InputError
 
@@ -312,6 +313,58 @@ def read_task_peaks(
         tables.append(peaks.assign(tasks=task))
         by_task[task] = {"input_peaks": len(table.peaks), "file_lines": table.counts, **counts}
     return pd.concat(tables, ignore_index=True), by_task
+
+
+def read_selected_peaks(
+    paths: dict[str, str],
+    fasta_path: str,
+    sizes: dict[str, int],
+    *,
+    include_contigs: list[str] | None,
+    exclude_contigs: list[str] | None,
+    chrom_aliases: dict[str, str] | None,
+    chrom_alias_file: str | None,
+    off_contig: str,
+) -> tuple[pd.DataFrame, dict]:
+    """Read every task's peaks on the selected records of a FASTA (see ``read_task_peaks``).
+
+    Parameters
+    ----------
+    paths : dict of str to str
+        Task name → peak file.
+    fasta_path : str
+        Indexed genome FASTA.
+    sizes : dict of str to int
+        Record lengths.
+    include_contigs, exclude_contigs : list of str or None
+        Regular expressions of records to use and to leave out (``None``: ``DEFAULT_EXCLUDE``).
+    chrom_aliases : dict of str to str or None
+        Peak-file name → FASTA record name; they win over ``chrom_alias_file``.
+    chrom_alias_file : str or None
+        chromAlias-style file (tab-separated names of one sequence per line).
+    off_contig : {"error", "drop"}
+        Policy for peaks beyond the end of their record (see ``check_on_contig``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The kept peaks of all tasks.
+    dict
+        Counts per task.
+    """
+    records = fasta_descriptions(fasta_path)
+    aliases = dict(chrom_aliases or {})
+    if chrom_alias_file:
+        aliases = read_alias_file(chrom_alias_file, set(records)) | aliases
+    return read_task_peaks(
+        paths,
+        records,
+        aliases=aliases,
+        include=list(include_contigs or []),
+        exclude=DEFAULT_EXCLUDE if exclude_contigs is None else list(exclude_contigs),
+        sizes=sizes,
+        off_contig=off_contig,
+    )
 
 
 def write_peaks(peaks: pd.DataFrame, path: str) -> None:

@@ -9,14 +9,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from peakcnn.data.contigs import (
-    DEFAULT_EXCLUDE,
-    read_alias_file,
-    read_task_peaks,
-    total_counts,
-    write_peaks,
-)
-from peakcnn.data.genome import chromosome_sizes, fasta_descriptions, window_composition
+from peakcnn.data.contigs import read_selected_peaks, total_counts, write_peaks
+from peakcnn.data.genome import chromosome_sizes, window_composition
 from peakcnn.data.intervals import overlaps_blacklist, peak_centres, write_bed
 from peakcnn.data.overlaps import resolve_overlaps
 from peakcnn.data.tasks import NO_TASK, label_tasks, split_tasks
@@ -262,7 +256,16 @@ def make_windows(
     paths = {"peaks": peaks_path} if isinstance(peaks_path, str) else dict(peaks_path)
     with throughput("make_windows", "windows") as rate:
         sizes = chromosome_sizes(fasta_path)
-        all_peaks, by_task = _read_selected_peaks(paths, fasta_path, sizes, config)
+        all_peaks, by_task = read_selected_peaks(
+            paths,
+            fasta_path,
+            sizes,
+            include_contigs=config.include_contigs,
+            exclude_contigs=config.exclude_contigs,
+            chrom_aliases=config.chrom_aliases,
+            chrom_alias_file=config.chrom_alias_file,
+            off_contig=config.off_contig,
+        )
         peaks, overlap_counts = resolve_overlaps(all_peaks, config.overlap_policy)
         windows = centre_windows(peaks, config.length)
         duplicated = windows.duplicated(subset=["chrom", "centre"]).to_numpy()
@@ -296,44 +299,6 @@ def make_windows(
         {k: v for k, v in summary.items() if k not in ("by_chromosome", "by_task")},
     )
     return summary
-
-
-def _read_selected_peaks(
-    paths: dict[str, str], fasta_path: str, sizes: dict[str, int], config: WindowSettings
-) -> tuple[pd.DataFrame, dict]:
-    """Read every task's peaks on the selected FASTA records (see ``read_task_peaks``).
-
-    Parameters
-    ----------
-    paths : dict of str to str
-        Task name → peak file.
-    fasta_path : str
-        Indexed genome FASTA.
-    sizes : dict of str to int
-        Record lengths.
-    config : WindowSettings
-        The contig selection, aliases and ``off_contig`` policy.
-
-    Returns
-    -------
-    pandas.DataFrame
-        The kept peaks of all tasks.
-    dict
-        Counts per task.
-    """
-    records = fasta_descriptions(fasta_path)
-    aliases = dict(config.chrom_aliases or {})
-    if config.chrom_alias_file:
-        aliases = read_alias_file(config.chrom_alias_file, set(records)) | aliases
-    return read_task_peaks(
-        paths,
-        records,
-        aliases=aliases,
-        include=list(config.include_contigs or []),
-        exclude=DEFAULT_EXCLUDE if config.exclude_contigs is None else list(config.exclude_contigs),
-        sizes=sizes,
-        off_contig=config.off_contig,
-    )
 
 
 def _no_window_error(
