@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from peakcnn.data.split import block_regions
+from peakcnn.data.regions import block_regions
 
 DEMO = Path(__file__).resolve().parents[1] / "resources" / "demo"
 GENOME = DEMO / "TAIR10.1_chr1.fna.gz"

@@ -92,6 +92,24 @@ def test_odd_length_is_rejected(tmp_path, tiny_fasta, tiny_peaks):
         make_windows(tiny_peaks, tiny_fasta, str(tmp_path / "p"), str(tmp_path / "s"), length=41)
 
 
+def test_an_unknown_setting_of_a_data_stage_fails_before_any_output(
+    tmp_path, tiny_fasta, tiny_peaks
+):
+    from peakcnn.data.negatives import sample_negatives
+    from peakcnn.data.split import split_windows
+
+    out = [str(tmp_path / name) for name in ("a", "b", "c", "d")]
+    stages = [
+        lambda: make_windows(tiny_peaks, tiny_fasta, *out[:2], lenght=40),
+        lambda: split_windows(tiny_fasta, tiny_peaks, *out[:3], lenght=40),
+        lambda: sample_negatives(*[tiny_peaks] * 4, tiny_fasta, *out[:3], lenght=40),
+    ]
+    for stage in stages:
+        with pytest.raises(TypeError, match="lenght"):
+            stage()
+    assert not any(Path(path).exists() for path in out)
+
+
 def test_overlap_policies_keep_merge_strongest(tmp_path, tiny_fasta):
     peaks = tmp_path / "overlap.bed"
     peaks.write_text(
@@ -223,12 +241,12 @@ def test_multitask_windows_are_labelled_by_central_summits(tmp_path, options, ex
 
 
 def test_multitask_labels_reach_the_dataset_matrix(tmp_path):
-    from peakcnn.data.dataset import task_matrix
+    from peakcnn.data.tasks import label_matrix
 
-    y = task_matrix(pd.Series(["A,B", "B", "."]), ["A", "B"])
+    y = label_matrix(pd.Series(["A,B", "B", "."]), ["A", "B"])
     assert y.tolist() == [[1, 1], [0, 1], [0, 0]]
     with pytest.raises(InputError, match="task 'C'"):
-        task_matrix(pd.Series(["C"]), ["A", "B"])
+        label_matrix(pd.Series(["C"]), ["A", "B"])
 
 
 def test_a_task_without_peaks_on_the_genome_is_an_error(tmp_path):

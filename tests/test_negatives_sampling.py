@@ -12,9 +12,10 @@ import json
 import numpy as np
 import pytest
 
+from peakcnn.data.candidates import match_gc
 from peakcnn.data.dataset import build_dataset
 from peakcnn.data.intervals import read_bed
-from peakcnn.data.negatives import NEGATIVE_COLUMNS, match_gc, sample_negatives
+from peakcnn.data.negatives import NEGATIVE_COLUMNS, sample_negatives
 from peakcnn.data.split import SPLITS, split_windows
 from peakcnn.data.splitfile import load_split
 from peakcnn.data.windows import make_windows

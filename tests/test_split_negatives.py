@@ -6,25 +6,11 @@ import pandas as pd
 import pybedtools
 import pytest
 
+from peakcnn.data.candidates import candidate_windows, match_gc, subtract_intervals
 from peakcnn.data.intervals import read_bed
-from peakcnn.data.negatives import (
-    NEGATIVE_COLUMNS,
-    allocate,
-    candidate_windows,
-    match_gc,
-    sample_negatives,
-    subtract_intervals,
-)
-from peakcnn.data.split import (
-    REGION_COLUMNS,
-    SPLITS,
-    assign_splits,
-    block_regions,
-    choose_chromosomes,
-    leak_check,
-    split_regions,
-    split_windows,
-)
+from peakcnn.data.negatives import NEGATIVE_COLUMNS, allocate, sample_negatives
+from peakcnn.data.regions import REGION_COLUMNS, block_regions, choose_chromosomes, split_regions
+from peakcnn.data.split import SPLITS, assign_splits, leak_check, split_windows
 from peakcnn.data.windows import WINDOW_COLUMNS
 from peakcnn.errors import InputError
 
@@ -447,7 +433,7 @@ def test_training_windows_carry_shift_margins_and_the_leak_check_covers_them(tmp
 
 
 def test_chromosome_folds_hold_out_every_chromosome_once():
-    from peakcnn.data.split import fold_chromosome_groups, fold_regions
+    from peakcnn.data.regions import fold_chromosome_groups, fold_regions
 
     sizes = {"Chr1": 100, "Chr2": 90, "Chr3": 80, "Chr4": 70, "Chr5": 60, "ChrM": 5}
     with_peaks = {k: v for k, v in sizes.items() if k != "ChrM"}
@@ -467,7 +453,7 @@ def test_chromosome_folds_hold_out_every_chromosome_once():
 
 
 def test_block_folds_tile_each_chromosome_with_gaps():
-    from peakcnn.data.split import fold_block_regions
+    from peakcnn.data.regions import fold_block_regions
 
     tested = []
     for fold in range(5):
@@ -506,7 +492,7 @@ def test_fold_splits_assign_every_positive_to_test_once(tmp_path):
 
 
 def test_random_split_draws_pieces_with_gaps_and_stays_leak_free(tmp_path):
-    from peakcnn.data.split import random_block_regions
+    from peakcnn.data.regions import random_block_regions
 
     regions = random_block_regions({"c": 1_000_000, "d": 500_000}, 0.2, 0.2, 800, 10_000, 0)
     for _, rows in regions.groupby("chrom"):

@@ -27,7 +27,7 @@ from peakcnn.models.registry import build_model
 
 logger = logging.getLogger(__name__)
 
-#: Order of the one-hot channels (``peakcnn.data.kernels.CHANNEL_LETTERS``).
+#: Order of the one-hot channels (``peakcnn.data.genome.BASES``).
 ALPHABET = "ACGT"
 #: Name of the metadata entry in exported files (TorchScript extra file, ONNX metadata key).
 METADATA_KEY = "peakcnn.json"

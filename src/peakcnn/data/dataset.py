@@ -13,7 +13,8 @@ from peakcnn.data.negatives import NEGATIVE_COLUMNS
 from peakcnn.data.shuffle import shuffle_window
 from peakcnn.data.split import SPLITS, leak_check
 from peakcnn.data.splitfile import save_split
-from peakcnn.data.windows import WINDOW_COLUMNS, split_tasks
+from peakcnn.data.tasks import label_matrix
+from peakcnn.data.windows import WINDOW_COLUMNS
 from peakcnn.errors import InputError
 from peakcnn.io import write_json
 from peakcnn.logs import throughput
@@ -27,27 +28,6 @@ def label_windows(positives: pd.DataFrame, negatives: pd.DataFrame) -> pd.DataFr
         [positives.assign(label=1, kind="peak"), negatives.assign(label=0)], ignore_index=True
     )
     return table.sort_values(["split", "chrom", "start"], kind="stable").reset_index(drop=True)
-
-
-def task_matrix(values: pd.Series, tasks: list[str]) -> np.ndarray:
-    """Multi-task labels (n, T) uint8 from the windows' ``tasks`` values, in ``tasks`` order.
-
-    Raises
-    ------
-    InputError
-        If a window names a task that is not in ``tasks``.
-    """
-    column = {task: index for index, task in enumerate(tasks)}
-    y = np.zeros((len(values), len(tasks)), dtype=np.uint8)
-    for row, value in enumerate(values):
-        for task in split_tasks(value):
-            if task not in column:
-                raise InputError(
-                    f"window {row} is labelled with task {task!r}, not one of {tasks}; "
-                    "rerun make_windows with the same peak sets"
-                )
-            y[row, column[task]] = 1
-    return y
 
 
 def check_classes(
@@ -78,7 +58,7 @@ def check_classes(
                 f"split {split!r} has {int(rows['label'].sum())} positive windows and no "
                 f"negative: {no_negatives_cause(split, split_summary, window_length)}"
             )
-        labels = task_matrix(rows["tasks"], tasks)
+        labels = label_matrix(rows["tasks"], tasks)
         for column, task in enumerate(tasks):
             for label, name in ((1, "positive"), (0, "negative")):
                 if not (labels[:, column] == label).any():
@@ -211,7 +191,7 @@ def build_dataset(
                 rows.assign(start=rows["start"] - margin), fasta_path, window_length + 2 * margin
             )
             shuffled = shuffle_rows(x, (rows["kind"] == "dinuc_shuffle").to_numpy(), seed)
-            y = task_matrix(rows["tasks"], tasks)
+            y = label_matrix(rows["tasks"], tasks)
             save_split(split_paths[split], x, y, rows, tasks, margin)
             report["splits"][split] = {
                 "windows": len(rows),

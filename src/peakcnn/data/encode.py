@@ -15,13 +15,16 @@ import sys
 import numpy as np
 import pandas as pd
 
-from peakcnn.data.genome import open_fasta, window_layouts
-from peakcnn.data.kernels import CHANNEL_LETTERS, encode_kernel, rows_kernel
+from peakcnn.data.genome import BASES, open_fasta, window_layouts
+from peakcnn.data.kernels import encode_kernel, rows_kernel
 
 logger = logging.getLogger(__name__)
 
 #: Per-window count columns returned by ``encode_bytes``.
 COUNT_COLUMNS = ("n_bases", "other_iupac_bases", "padded_bases")
+
+#: Upper-case ASCII of the 4 channels, in order.
+CHANNEL_LETTERS = np.frombuffer(BASES.encode(), dtype=np.uint8).copy()
 
 
 def encode_bytes(

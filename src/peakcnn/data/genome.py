@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 #: Base codes: A, C, G, T = 0..3 (either case), N = 4, other IUPAC letters = 5, padding = 4.
 CODE_N = 4
 CODE_OTHER = 5
+#: The four bases, in code and one-hot channel order: the one definition of the alphabet.
 BASES = "ACGT"
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from peakcnn.data.genome import BASES
 from peakcnn.data.splitfile import load_split
 from peakcnn.errors import InputError
 from peakcnn.io import atomic_path, write_json
@@ -48,7 +49,7 @@ COLUMNS = (
     "near_identical",
 )
 #: One-hot rows (ACGT) back to letters; all-zero columns (N, other IUPAC, padding) are N.
-LETTERS = np.frombuffer(b"ACGTN", dtype=np.uint8)
+LETTERS = np.frombuffer((BASES + "N").encode(), dtype=np.uint8)
 
 
 def decode_windows(x: np.ndarray) -> list[str]:

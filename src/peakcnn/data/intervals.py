@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
+import pybedtools
 
 from peakcnn.errors import InputError
 from peakcnn.io import atomic_path
@@ -142,3 +144,36 @@ def read_bed(path: str, columns: list[str]) -> pd.DataFrame:
     return pd.read_csv(
         path, sep="\t", header=None, names=columns, dtype={columns[0]: str}, comment=None
     )
+
+
+def peak_centres(peaks: pd.DataFrame) -> np.ndarray:
+    """Summit position of each peak (``start + summit``), or its midpoint when it has none."""
+    start = peaks["start"].to_numpy()
+    summit = peaks["summit"].to_numpy()
+    return np.where(summit >= 0, start + summit, (start + peaks["end"].to_numpy()) // 2)
+
+
+def read_blacklist(path: str | None) -> pd.DataFrame:
+    """Read a blacklist BED (``chrom, start, end``); empty when ``path`` is None."""
+    if not path:
+        return pd.DataFrame(
+            {
+                "chrom": pd.Series(dtype=str),
+                "start": pd.Series(dtype=np.int64),
+                "end": pd.Series(dtype=np.int64),
+            }
+        )
+    return read_peaks(path).peaks[["chrom", "start", "end"]]
+
+
+def overlaps_blacklist(windows: pd.DataFrame, blacklist: str | None) -> np.ndarray:
+    """Whether each window (``chrom, start, end``) overlaps a blacklisted region (bedtools)."""
+    regions = read_blacklist(blacklist)
+    hit = np.zeros(len(windows), dtype=bool)
+    if regions.empty or windows.empty:
+        return hit
+    rows = pybedtools.BedTool.from_dataframe(
+        windows[["chrom", "start", "end"]].assign(row=np.arange(len(windows)))
+    ).intersect(pybedtools.BedTool.from_dataframe(regions), u=True)
+    hit[[int(fields[3]) for fields in rows]] = True
+    return hit

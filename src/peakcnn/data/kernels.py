@@ -74,10 +74,6 @@ def composition_kernel(
         non_acgt[index] = (length - acgt) / length
 
 
-#: Upper-case ASCII of the 4 channels, in order.
-CHANNEL_LETTERS = np.frombuffer(b"ACGT", dtype=np.uint8).copy()
-
-
 @numba.njit(cache=True, nogil=True, boundscheck=False)
 def encode_kernel(
     data: np.ndarray,
