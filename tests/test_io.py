@@ -11,7 +11,7 @@ import textwrap
 import pandas as pd
 import pytest
 
-from peakcnn.evaluation.evaluate import plot_training
+from peakcnn.evaluation.plots import plot_training
 from peakcnn.io import atomic_path, remove_stale_temporaries, save_png, write_tsv
 
 
@@ -43,7 +43,9 @@ def test_a_killed_write_leaves_a_temporary_file_the_next_write_removes(tmp_path)
         path.write_text("keep")
     history = tmp_path / "history.tsv"
     history.write_text("epoch\ttrain_loss\tval_loss\tval_auroc\n1\t0.7\t0.69\t0.6\n")
-    plot_training(str(history), str(tmp_path / "training.png"))
+    report = tmp_path / "train.json"
+    report.write_text('{"best_epoch": 1}')
+    plot_training(str(history), str(report), str(tmp_path / "training.png"))
     assert not leftovers[0].exists()
     assert (tmp_path / "training.png").read_bytes()[:4] == b"\x89PNG"
     assert all(path.read_text() == "keep" for path in unrelated)

@@ -10,7 +10,7 @@ import pytest
 from evaluated import write_evaluation
 
 from peakcnn.errors import InputError
-from peakcnn.evaluation.evaluate import auroc, choose_threshold
+from peakcnn.evaluation.metrics import auroc, choose_threshold
 from peakcnn.evaluation.selection import (
     Run,
     choose_candidate,
@@ -225,7 +225,7 @@ def test_runs_on_other_windows_fail(tmp_path, labels):
     table = pd.read_csv(path, sep="\t")
     table.loc[table["split"] == "val", "start"] += 5
     table.to_csv(path, sep="\t", index=False)
-    with pytest.raises(InputError, match="other val windows"):
+    with pytest.raises(InputError, match="different val windows"):
         _select(tmp_path, runs)
 
 

@@ -25,21 +25,22 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from peakcnn.errors import InputError
 from peakcnn.evaluation.compare import paired_bootstrap
-from peakcnn.evaluation.evaluate import (
+from peakcnn.evaluation.metrics import (
     auprc,
     auroc,
     bootstrap_ci,
     check_inputs,
-    check_stored_metrics,
-    choose_threshold,
-    classification_metrics,
-    read_predictions,
-    task_matrix,
+    metrics_at_val_threshold,
 )
 from peakcnn.evaluation.multitask import macro_mean, mean_of_dicts
-from peakcnn.io import atomic_path, write_json
+from peakcnn.evaluation.predictions import (
+    check_same_windows,
+    check_stored_metrics,
+    pivot_tasks,
+    read_predictions,
+)
+from peakcnn.io import write_json, write_tsv
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +48,6 @@ logger = logging.getLogger(__name__)
 SELECT_METRICS = ("auroc", "auprc")
 #: Models from simplest to most complex; ties go to the earlier one. Others come last.
 SIMPLICITY = ("kmer_baseline", "basset", "basset_paper", "hybrid")
-#: Columns that identify a window in ``predictions.tsv.gz``.
-WINDOW_KEY = ["chrom", "start", "end", "name", "task", "label"]
 _METRIC_FUNCTIONS = {"auroc": auroc, "auprc": auprc}
 
 
@@ -162,17 +161,12 @@ def _load_runs(runs: list[Run]) -> tuple[list[Candidate], dict[str, pd.DataFrame
         with open(run.metrics_path) as handle:
             metrics = json.load(handle)
         parts = read_predictions(run.predictions_path)
-        if reference is None:
-            reference = {split: rows[WINDOW_KEY] for split, rows in parts.items()}
+        reference = reference or parts
         for split, rows in parts.items():
-            if not rows[WINDOW_KEY].equals(reference[split]):
-                raise InputError(
-                    f"run {run.name!r} was evaluated on other {split} windows than "
-                    f"{runs[0].name!r}; re-run evaluate_model for both on the same dataset",
-                    path=run.predictions_path,
-                )
+            names = (f"runs {runs[0].name!r}", repr(run.name))
+            check_same_windows(rows, reference[split], split, names, run.predictions_path)
         scores = {
-            split: task_matrix(rows, "score").astype(np.float64) for split, rows in parts.items()
+            split: pivot_tasks(rows, "score").astype(np.float64) for split, rows in parts.items()
         }
         check_stored_metrics(metrics, parts, run.metrics_path)
         candidates.append(
@@ -194,16 +188,21 @@ def _ensemble_test_metrics(
     With several tasks, each task gets its own validation threshold and the metrics are
     macro means over tasks.
     """
-    per_task, test_ci = [], {}
-    for t in range(labels["val"].shape[1]):
-        cut = choose_threshold(labels["val"][:, t], scores["val"][:, t], threshold)
-        per_task.append(classification_metrics(labels["test"][:, t], scores["test"][:, t], cut))
-        if labels["val"].shape[1] == 1:
-            ci = bootstrap_ci(
-                labels["test"][:, t], scores["test"][:, t], bootstrap, seed, threshold=cut
-            )
-            test_ci = {k: v for k, v in ci.items() if k.endswith("_ci95")}
-    return (per_task[0] if len(per_task) == 1 else mean_of_dicts(per_task)), test_ci
+    single = labels["val"].shape[1] == 1
+    per_task = [
+        metrics_at_val_threshold(
+            {split: values[:, t] for split, values in labels.items()},
+            {split: values[:, t] for split, values in scores.items()},
+            threshold,
+            bootstrap=bootstrap,
+            seed=seed,
+            with_ci=single,
+        )
+        for t in range(labels["val"].shape[1])
+    ]
+    if single:
+        return per_task[0]["test"], per_task[0]["test_ci"]
+    return mean_of_dicts([chosen["test"] for chosen in per_task]), {}
 
 
 def ensembles(candidates: list[Candidate]) -> list[Candidate]:
@@ -285,25 +284,18 @@ def select_model(
     candidates, reference = _load_runs(runs)
     if ensemble:
         candidates += ensembles(candidates)
-    labels = {split: task_matrix(reference[split], "label") for split in ("val", "test")}
-    single = labels["val"].shape[1] == 1
+    labels = {split: pivot_tasks(reference[split], "label") for split in ("val", "test")}
     counts = {split: split_counts(labels[split]) for split in ("val", "test")}
     warnings = small_split_warnings(counts, min_positives, min_negatives)
     for warning in warnings:
         logger.warning(warning)
 
     # The choice: validation values and simplicity only.
-    values = {}
-    for candidate in candidates:
-        if candidate.metrics is not None:
-            values[candidate.name] = summary_metric(candidate.metrics, "val", metric)
-        else:
-            values[candidate.name] = score_metric(labels["val"], candidate.scores["val"], metric)
+    values = score_candidates(candidates, labels["val"], metric)
     chosen_name, tied = choose_candidate(
         values, {c.name: c.simplicity for c in candidates}, tolerance
     )
-    by_name = {c.name: c for c in candidates}
-    chosen = by_name[chosen_name]
+    chosen = next(c for c in candidates if c.name == chosen_name)
     baseline = min(candidates, key=lambda c: (c.simplicity, candidates.index(c)))
     logger.info(
         "chose %s on val %s %.4f (%d candidates; tied within %g: %s)",
@@ -316,93 +308,29 @@ def select_model(
     )
 
     # For the record, after the choice: test metrics.
-    rows = []
-    for candidate in candidates:
-        row = {
-            "candidate": candidate.name,
-            "model": candidate.model,
-            "kind": candidate.kind,
-            "seeds": ",".join(map(str, candidate.seeds)),
-            "chosen": candidate.name == chosen_name,
-            "tied": candidate.name in tied,
-        }
-        for split in ("val", "test"):
-            for key in SELECT_METRICS:
-                if candidate.metrics is not None:
-                    value = summary_metric(candidate.metrics, split, key)
-                else:
-                    value = score_metric(labels[split], candidate.scores[split], key)
-                row[f"{split}_{key}"] = value
-        val_ci = (
-            bootstrap_ci(labels["val"][:, 0], candidate.scores["val"][:, 0], bootstrap, seed)
-            if single
-            else {}  # several tasks: the per-task CIs are in each run's metrics.json
-        )
-        low, high = val_ci.get("auroc_ci95", (np.nan, np.nan))
-        row["val_auroc_ci95_low"], row["val_auroc_ci95_high"] = low, high
-        rows.append(row)
-    table = pd.DataFrame(rows)
-    ordered = ["candidate", "model", "kind", "seeds", "chosen", "tied", "val_auroc"]
-    ordered += [
-        "val_auroc_ci95_low",
-        "val_auroc_ci95_high",
-        "val_auprc",
-        "test_auroc",
-        "test_auprc",
-    ]
-    table = table[ordered]
-    with atomic_path(table_path) as tmp:
-        table.to_csv(tmp, sep="\t", index=False, float_format="%.4f", na_rep="NA")
-
-    if chosen.metrics is not None:
-        test = chosen.metrics["test"]
-        test_ci = chosen.metrics.get("test_ci", {})
-        source = f"metrics.json of {chosen.name}"
-    else:
-        test, test_ci = _ensemble_test_metrics(
-            labels, chosen.scores, threshold=threshold, bootstrap=bootstrap, seed=seed
-        )
-        source = "mean probability of the members (stored predictions, 6 significant digits)"
-    versus = {"baseline": baseline.name, "val_delta": values[chosen_name] - values[baseline.name]}
-    if chosen is not baseline:
-        delta = paired_bootstrap(
-            labels["test"], baseline.scores["test"], chosen.scores["test"], bootstrap, seed
-        )
-        versus.update({f"test_{k}": v for k, v in delta.items()})
-        high = delta.get("auroc_delta_ci95", [np.nan, np.nan])[1]
-        versus["worse_on_test"] = bool(np.isfinite(high) and high < 0)
-    else:
-        versus.update(test_auroc_delta=0.0, test_auprc_delta=0.0, worse_on_test=False)
-    result = {
-        "chosen": chosen_name,
-        "model": chosen.model,
-        "kind": chosen.kind,
-        "members": chosen.members,
-        "seeds": chosen.seeds,
-        "chosen_on": f"val {metric}",
-        "val": {metric: values[chosen_name]},
-        "tolerance": tolerance,
-        "tied": tied,
-        "rule": "best validation value; candidates within the tolerance are tied and the "
-        "simplest wins (k-mer baseline < basset < basset_paper < hybrid; one run < ensemble); "
-        "test metrics are read only after the choice",
-        "candidates": table.replace({np.nan: None}).to_dict(orient="records"),
-        "threshold_method": threshold,
-        "test": test,
-        "test_ci": test_ci,
-        "test_source": source,
-        "ci_note": "percentile bootstrap over test windows; threshold chosen on val",
-        "versus_baseline": versus,
-        "splits": counts,
-        "min_positives": min_positives,
-        "min_negatives": min_negatives,
-        "small_splits": [
-            split
-            for split, count in counts.items()
-            if count["positives"] < min_positives or count["negatives"] < min_negatives
-        ],
-        "warnings": warnings,
-    }
+    table = candidate_table(candidates, labels, chosen_name, tied, bootstrap=bootstrap, seed=seed)
+    write_tsv(table_path, table)
+    test, test_ci, source = chosen_test_metrics(
+        chosen, labels, threshold=threshold, bootstrap=bootstrap, seed=seed
+    )
+    versus = versus_baseline(chosen, baseline, values, labels["test"], bootstrap, seed)
+    result = best_record(
+        chosen,
+        values,
+        tied,
+        table,
+        test=(test, test_ci, source),
+        versus=versus,
+        counts=counts,
+        warnings=warnings,
+        settings={
+            "metric": metric,
+            "tolerance": tolerance,
+            "threshold": threshold,
+            "min_positives": min_positives,
+            "min_negatives": min_negatives,
+        },
+    )
     write_json(best_path, result)
     logger.info(
         "%s: test AUROC %.4f [%s] (baseline %s: delta %+.4f)",
@@ -413,3 +341,167 @@ def select_model(
         versus.get("test_auroc_delta", 0.0),
     )
     return result
+
+
+def candidate_value(candidate: Candidate, labels: np.ndarray, split: str, metric: str) -> float:
+    """Return ``metric`` on ``split``: a run's from its ``metrics.json``, else computed."""
+    if candidate.metrics is not None:
+        return summary_metric(candidate.metrics, split, metric)
+    return score_metric(labels, candidate.scores[split], metric)
+
+
+def score_candidates(candidates: list[Candidate], labels: np.ndarray, metric: str) -> dict:
+    """Score each candidate on validation ``metric``, in candidate order (the choice's basis).
+
+    Parameters
+    ----------
+    candidates : list of Candidate
+    labels : numpy.ndarray of {0, 1}, shape (n, tasks)
+        Validation labels (never test: the choice sees validation only).
+    metric : {"auroc", "auprc"}
+
+    Returns
+    -------
+    dict of str to float
+    """
+    return {c.name: candidate_value(c, labels, "val", metric) for c in candidates}
+
+
+def candidate_table(
+    candidates: list[Candidate],
+    labels: dict[str, np.ndarray],
+    chosen: str,
+    tied: list[str],
+    *,
+    bootstrap: int,
+    seed: int,
+) -> pd.DataFrame:
+    """One row per candidate: validation AUROC (with a CI for one task), AUPRC, then test.
+
+    The test columns are for the record only; the choice is already made.
+    """
+    single = labels["val"].shape[1] == 1
+    rows = []
+    for candidate in candidates:
+        row = {
+            "candidate": candidate.name,
+            "model": candidate.model,
+            "kind": candidate.kind,
+            "seeds": ",".join(map(str, candidate.seeds)),
+            "chosen": candidate.name == chosen,
+            "tied": candidate.name in tied,
+        }
+        for split in ("val", "test"):
+            for key in SELECT_METRICS:
+                row[f"{split}_{key}"] = candidate_value(candidate, labels[split], split, key)
+        val_ci = (
+            bootstrap_ci(labels["val"][:, 0], candidate.scores["val"][:, 0], bootstrap, seed)
+            if single
+            else {}  # several tasks: the per-task CIs are in each run's metrics.json
+        )
+        low, high = val_ci.get("auroc_ci95", (np.nan, np.nan))
+        row["val_auroc_ci95_low"], row["val_auroc_ci95_high"] = low, high
+        rows.append(row)
+    ordered = ["candidate", "model", "kind", "seeds", "chosen", "tied", "val_auroc"]
+    ordered += [
+        "val_auroc_ci95_low",
+        "val_auroc_ci95_high",
+        "val_auprc",
+        "test_auroc",
+        "test_auprc",
+    ]
+    return pd.DataFrame(rows)[ordered]
+
+
+def chosen_test_metrics(
+    chosen: Candidate, labels: dict[str, np.ndarray], *, threshold: str, bootstrap: int, seed: int
+) -> tuple[dict, dict, str]:
+    """Test metrics, their CIs and where they come from, for the chosen candidate.
+
+    A run's are those of its ``metrics.json``; an ensemble's are computed at thresholds
+    chosen on validation (``metrics_at_val_threshold``).
+    """
+    if chosen.metrics is not None:
+        test_ci = chosen.metrics.get("test_ci", {})
+        return chosen.metrics["test"], test_ci, f"metrics.json of {chosen.name}"
+    test, test_ci = _ensemble_test_metrics(
+        labels, chosen.scores, threshold=threshold, bootstrap=bootstrap, seed=seed
+    )
+    return (
+        test,
+        test_ci,
+        "mean probability of the members (stored predictions, 6 significant digits)",
+    )
+
+
+def versus_baseline(
+    chosen: Candidate,
+    baseline: Candidate,
+    values: dict[str, float],
+    test_labels: np.ndarray,
+    bootstrap: int,
+    seed: int,
+) -> dict:
+    """Compare the chosen candidate with the simplest: val difference, paired test bootstrap."""
+    versus = {"baseline": baseline.name, "val_delta": values[chosen.name] - values[baseline.name]}
+    if chosen is baseline:
+        versus.update(test_auroc_delta=0.0, test_auprc_delta=0.0, worse_on_test=False)
+        return versus
+    delta = paired_bootstrap(
+        test_labels, baseline.scores["test"], chosen.scores["test"], bootstrap, seed
+    )
+    versus.update({f"test_{k}": v for k, v in delta.items()})
+    high = delta.get("auroc_delta_ci95", [np.nan, np.nan])[1]
+    versus["worse_on_test"] = bool(np.isfinite(high) and high < 0)
+    return versus
+
+
+def best_record(
+    chosen: Candidate,
+    values: dict[str, float],
+    tied: list[str],
+    table: pd.DataFrame,
+    *,
+    test: tuple[dict, dict, str],
+    versus: dict,
+    counts: dict[str, dict],
+    warnings: list[str],
+    settings: dict,
+) -> dict:
+    """Build ``best.json``: the choice, why, its test metrics, the splits and warnings.
+
+    ``test`` is ``chosen_test_metrics``'s (metrics, CIs, source); ``settings`` holds
+    ``metric``, ``tolerance``, ``threshold``, ``min_positives`` and ``min_negatives``.
+    """
+    metric = settings["metric"]
+    low_pos, low_neg = settings["min_positives"], settings["min_negatives"]
+    return {
+        "chosen": chosen.name,
+        "model": chosen.model,
+        "kind": chosen.kind,
+        "members": chosen.members,
+        "seeds": chosen.seeds,
+        "chosen_on": f"val {metric}",
+        "val": {metric: values[chosen.name]},
+        "tolerance": settings["tolerance"],
+        "tied": tied,
+        "rule": "best validation value; candidates within the tolerance are tied and the "
+        "simplest wins (k-mer baseline < basset < basset_paper < hybrid; one run < ensemble); "
+        "test metrics are read only after the choice",
+        "candidates": table.replace({np.nan: None}).to_dict(orient="records"),
+        "threshold_method": settings["threshold"],
+        "test": test[0],
+        "test_ci": test[1],
+        "test_source": test[2],
+        "ci_note": "percentile bootstrap over test windows; threshold chosen on val",
+        "versus_baseline": versus,
+        "splits": counts,
+        "min_positives": low_pos,
+        "min_negatives": low_neg,
+        "small_splits": [
+            split
+            for split, count in counts.items()
+            if count["positives"] < low_pos or count["negatives"] < low_neg
+        ],
+        "warnings": warnings,
+    }
