@@ -10,14 +10,9 @@ import pytest
 from evaluated import write_evaluation
 
 from peakcnn.errors import InputError
+from peakcnn.evaluation.candidates import Run, ensembles
 from peakcnn.evaluation.metrics import auroc, choose_threshold
-from peakcnn.evaluation.selection import (
-    Run,
-    choose_candidate,
-    ensembles,
-    select_model,
-    small_split_warnings,
-)
+from peakcnn.evaluation.selection import choose_candidate, select_model, small_split_warnings
 
 N_VAL, N_TEST = 400, 400
 
@@ -134,7 +129,7 @@ def test_seed_ensemble_is_a_candidate_with_mean_probabilities(tmp_path, labels):
 
 
 def test_ensembles_need_two_runs_of_a_model():
-    from peakcnn.evaluation.selection import Candidate
+    from peakcnn.evaluation.candidates import Candidate
 
     scores = {"val": np.array([0.2, 0.8]), "test": np.array([0.4, 0.6])}
     one = Candidate("kmer_baseline", "kmer_baseline", "run", ["kmer_baseline"], [0], scores)

@@ -18,81 +18,28 @@ the choice is noisy, on a small test split so are the reported numbers.
 
 from __future__ import annotations
 
-import json
 import logging
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from peakcnn.evaluation.candidates import (
+    Candidate,
+    Run,
+    candidate_value,
+    ensemble_test_metrics,
+    ensembles,
+    load_runs,
+)
 from peakcnn.evaluation.compare import paired_bootstrap
-from peakcnn.evaluation.metrics import (
-    auprc,
-    auroc,
-    bootstrap_ci,
-    check_inputs,
-    metrics_at_val_threshold,
-)
-from peakcnn.evaluation.multitask import macro_mean, mean_of_dicts
-from peakcnn.evaluation.predictions import (
-    check_same_windows,
-    check_stored_metrics,
-    pivot_tasks,
-    read_predictions,
-)
+from peakcnn.evaluation.metrics import bootstrap_ci
+from peakcnn.evaluation.predictions import pivot_tasks
 from peakcnn.io import write_json, write_tsv
 
 logger = logging.getLogger(__name__)
 
 #: Validation metrics a choice can be made on (keys of ``metrics.json``'s ``val``).
 SELECT_METRICS = ("auroc", "auprc")
-#: Models from simplest to most complex; ties go to the earlier one. Others come last.
-SIMPLICITY = ("kmer_baseline", "basset", "basset_paper", "hybrid")
-_METRIC_FUNCTIONS = {"auroc": auroc, "auprc": auprc}
-
-
-@dataclass
-class Run:
-    """One trained and evaluated model: a model name, a seed and its evaluation files."""
-
-    name: str
-    model: str
-    seed: int
-    metrics_path: str
-    predictions_path: str
-
-
-@dataclass
-class Candidate:
-    """A run or a seed ensemble, with its scores per split (probabilities)."""
-
-    name: str
-    model: str
-    kind: str  # "run" or "ensemble"
-    members: list[str]
-    seeds: list[int]
-    scores: dict[str, np.ndarray] = field(repr=False)
-    metrics: dict | None = field(default=None, repr=False)  # metrics.json of a run
-
-    @property
-    def simplicity(self) -> tuple[int, int]:
-        """Sort key: model rank in ``SIMPLICITY``, then the number of members."""
-        rank = SIMPLICITY.index(self.model) if self.model in SIMPLICITY else len(SIMPLICITY)
-        return rank, len(self.members)
-
-
-def summary_metric(metrics: dict, split: str, metric: str) -> float:
-    """Read the model-level value of ``metric`` on ``split`` from a ``metrics.json``."""
-    return float(metrics[split][metric])
-
-
-def score_metric(labels: np.ndarray, scores: np.ndarray, metric: str) -> float:
-    """``auroc`` or ``auprc`` of scores against 0/1 labels; (n, T): the macro mean over tasks."""
-    labels, scores = np.asarray(labels), np.asarray(scores)
-    labels, scores = labels.reshape(len(labels), -1), scores.reshape(len(scores), -1)
-    for t in range(labels.shape[1]):
-        check_inputs(labels[:, t], scores[:, t], f"{metric} input")
-    return macro_mean(_METRIC_FUNCTIONS[metric], labels, scores)
 
 
 def split_counts(labels: np.ndarray) -> dict:
@@ -154,82 +101,6 @@ def choose_candidate(values: dict[str, float], simplicity: dict[str, tuple], tol
     return tied[0], tied
 
 
-def _load_runs(runs: list[Run]) -> tuple[list[Candidate], dict[str, pd.DataFrame]]:
-    """Candidates of the single runs, and the reference windows (val, test) they all share."""
-    candidates, reference = [], None
-    for run in runs:
-        with open(run.metrics_path) as handle:
-            metrics = json.load(handle)
-        parts = read_predictions(run.predictions_path)
-        reference = reference or parts
-        for split, rows in parts.items():
-            names = (f"runs {runs[0].name!r}", repr(run.name))
-            check_same_windows(rows, reference[split], split, names, run.predictions_path)
-        scores = {
-            split: pivot_tasks(rows, "score").astype(np.float64) for split, rows in parts.items()
-        }
-        check_stored_metrics(metrics, parts, run.metrics_path)
-        candidates.append(
-            Candidate(run.name, run.model, "run", [run.name], [run.seed], scores, metrics)
-        )
-    return candidates, reference
-
-
-def _ensemble_test_metrics(
-    labels: dict[str, np.ndarray],
-    scores: dict[str, np.ndarray],
-    *,
-    threshold: str,
-    bootstrap: int,
-    seed: int,
-) -> tuple[dict, dict]:
-    """Test metrics of an ensemble at thresholds chosen on val; CIs for one task only.
-
-    With several tasks, each task gets its own validation threshold and the metrics are
-    macro means over tasks.
-    """
-    single = labels["val"].shape[1] == 1
-    per_task = [
-        metrics_at_val_threshold(
-            {split: values[:, t] for split, values in labels.items()},
-            {split: values[:, t] for split, values in scores.items()},
-            threshold,
-            bootstrap=bootstrap,
-            seed=seed,
-            with_ci=single,
-        )
-        for t in range(labels["val"].shape[1])
-    ]
-    if single:
-        return per_task[0]["test"], per_task[0]["test_ci"]
-    return mean_of_dicts([chosen["test"] for chosen in per_task]), {}
-
-
-def ensembles(candidates: list[Candidate]) -> list[Candidate]:
-    """One mean-probability ensemble per model with two or more runs."""
-    by_model: dict[str, list[Candidate]] = {}
-    for candidate in candidates:
-        by_model.setdefault(candidate.model, []).append(candidate)
-    found = []
-    for model, members in by_model.items():
-        if len(members) < 2:
-            continue
-        scores = {
-            split: np.mean([m.scores[split] for m in members], axis=0) for split in ("val", "test")
-        }
-        found.append(
-            Candidate(
-                f"{model}-ensemble",
-                model,
-                "ensemble",
-                [m.name for m in members],
-                [s for m in members for s in m.seeds],
-                scores,
-            )
-        )
-    return found
-
-
 def select_model(
     runs: list[Run],
     best_path: str,
@@ -277,14 +148,7 @@ def select_model(
     dict
         The content of ``best.json``.
     """
-    if metric not in SELECT_METRICS:
-        raise ValueError(f"select.metric {metric!r} must be one of {list(SELECT_METRICS)}")
-    if not runs:
-        raise ValueError("no runs to choose from")
-    candidates, reference = _load_runs(runs)
-    if ensemble:
-        candidates += ensembles(candidates)
-    labels = {split: pivot_tasks(reference[split], "label") for split in ("val", "test")}
+    candidates, labels = gather_candidates(runs, metric, ensemble)
     counts = {split: split_counts(labels[split]) for split in ("val", "test")}
     warnings = small_split_warnings(counts, min_positives, min_negatives)
     for warning in warnings:
@@ -310,17 +174,15 @@ def select_model(
     # For the record, after the choice: test metrics.
     table = candidate_table(candidates, labels, chosen_name, tied, bootstrap=bootstrap, seed=seed)
     write_tsv(table_path, table)
-    test, test_ci, source = chosen_test_metrics(
-        chosen, labels, threshold=threshold, bootstrap=bootstrap, seed=seed
-    )
-    versus = versus_baseline(chosen, baseline, values, labels["test"], bootstrap, seed)
     result = best_record(
         chosen,
         values,
         tied,
         table,
-        test=(test, test_ci, source),
-        versus=versus,
+        test=chosen_test_metrics(
+            chosen, labels, threshold=threshold, bootstrap=bootstrap, seed=seed
+        ),
+        versus=versus_baseline(chosen, baseline, values, labels["test"], bootstrap, seed),
         counts=counts,
         warnings=warnings,
         settings={
@@ -332,22 +194,31 @@ def select_model(
         },
     )
     write_json(best_path, result)
+    versus = result["versus_baseline"]
     logger.info(
         "%s: test AUROC %.4f [%s] (baseline %s: delta %+.4f)",
         chosen_name,
-        test["auroc"],
-        ", ".join(f"{v:.4f}" for v in test_ci.get("auroc_ci95", [])),
-        baseline.name,
+        result["test"]["auroc"],
+        ", ".join(f"{v:.4f}" for v in result["test_ci"].get("auroc_ci95", [])),
+        versus["baseline"],
         versus.get("test_auroc_delta", 0.0),
     )
     return result
 
 
-def candidate_value(candidate: Candidate, labels: np.ndarray, split: str, metric: str) -> float:
-    """Return ``metric`` on ``split``: a run's from its ``metrics.json``, else computed."""
-    if candidate.metrics is not None:
-        return summary_metric(candidate.metrics, split, metric)
-    return score_metric(labels, candidate.scores[split], metric)
+def gather_candidates(
+    runs: list[Run], metric: str, ensemble: bool
+) -> tuple[list[Candidate], dict[str, np.ndarray]]:
+    """Load the runs (and add their seed ensembles); return them and the val/test labels."""
+    if metric not in SELECT_METRICS:
+        raise ValueError(f"select.metric {metric!r} must be one of {list(SELECT_METRICS)}")
+    if not runs:
+        raise ValueError("no runs to choose from")
+    candidates, reference = load_runs(runs)
+    if ensemble:
+        candidates += ensembles(candidates)
+    labels = {split: pivot_tasks(reference[split], "label") for split in ("val", "test")}
+    return candidates, labels
 
 
 def score_candidates(candidates: list[Candidate], labels: np.ndarray, metric: str) -> dict:
@@ -424,7 +295,7 @@ def chosen_test_metrics(
     if chosen.metrics is not None:
         test_ci = chosen.metrics.get("test_ci", {})
         return chosen.metrics["test"], test_ci, f"metrics.json of {chosen.name}"
-    test, test_ci = _ensemble_test_metrics(
+    test, test_ci = ensemble_test_metrics(
         labels, chosen.scores, threshold=threshold, bootstrap=bootstrap, seed=seed
     )
     return (
