@@ -451,3 +451,21 @@ def test_eval_config_rejects_keys_it_does_not_read():
         EvalConfig(baseline="basset")
     with pytest.raises(ValueError, match="evaluate.threshold 'best'"):
         EvalConfig(threshold="best")
+
+
+def test_training_plot_marks_the_epoch_train_json_kept(tmp_path, monkeypatch):
+    """Under ``train.monitor: val_loss`` the kept epoch is not the best val AUROC's."""
+    from peakcnn.evaluation import plots
+
+    history = tmp_path / "history.tsv"
+    history.write_text(
+        "epoch\ttrain_loss\tval_loss\tval_auroc\n1\t0.7\t0.60\t0.6\n2\t0.6\t0.65\t0.7\n"
+    )
+    (tmp_path / "train.json").write_text(json.dumps({"best_epoch": 1}))
+    drawn = []
+    monkeypatch.setattr(plots, "save_png", lambda figure, path: drawn.append(figure))
+    plots.plot_training(str(history), str(tmp_path / "train.json"), str(tmp_path / "t.png"))
+    for axis in drawn[0].axes:
+        kept = [line for line in axis.lines if line.get_label().startswith("kept epoch")]
+        assert [line.get_label() for line in kept] == ["kept epoch 1"]
+        assert list(kept[0].get_xdata()) == [1, 1]
