@@ -1,9 +1,9 @@
 """Write ``metrics.json`` and ``predictions.tsv.gz`` from given scores as evaluate_model does.
 
-The metrics come from ``peakcnn.evaluation.evaluate.classification_metrics`` per task (macro
+The metrics come from ``peakcnn.evaluation.metrics.classification_metrics`` per task (macro
 means and
 ``by_task`` with several tasks) and the predictions from
-``peakcnn.evaluation.evaluate.write_predictions``,
+``peakcnn.evaluation.predictions.write_predictions``,
 so the comparison and selection tests read files in the real format.
 """
 
@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from peakcnn.evaluation.evaluate import bootstrap_ci, classification_metrics, write_predictions
+from peakcnn.evaluation.metrics import bootstrap_ci, classification_metrics
 from peakcnn.evaluation.multitask import mean_of_dicts
+from peakcnn.evaluation.predictions import write_predictions
 
 
 def write_evaluation(

@@ -16,7 +16,8 @@ from peakcnn.apply.loading import load_model
 from peakcnn.apply.predict import score_columns
 from peakcnn.data.splitfile import load_split
 from peakcnn.errors import InputError
-from peakcnn.evaluation.evaluate import auprc, auroc, calibration, evaluate_task
+from peakcnn.evaluation.evaluate import evaluate_task
+from peakcnn.evaluation.metrics import auprc, auroc, calibration
 from peakcnn.models.calibration import (
     TEMPERATURE_BOUNDS,
     binary_nll,

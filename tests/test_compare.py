@@ -11,7 +11,7 @@ from evaluated import write_evaluation
 
 from peakcnn.errors import InputError
 from peakcnn.evaluation.compare import compare_models, paired_bootstrap
-from peakcnn.evaluation.evaluate import auroc, bootstrap_ci
+from peakcnn.evaluation.metrics import auroc, bootstrap_ci
 
 
 def _write_model(folder, labels, scores, coordinates):
@@ -175,7 +175,7 @@ def test_fold_summary_reports_each_fold_and_the_spread(tmp_path):
 
 def test_scores_near_one_that_tie_at_six_digits_still_match_their_metrics(tmp_path):
     """Float32 probabilities just below 1 keep their order in predictions.tsv.gz."""
-    from peakcnn.evaluation.evaluate import STORED_TOLERANCE, read_predictions
+    from peakcnn.evaluation.predictions import STORED_TOLERANCE, read_predictions
 
     rng = np.random.default_rng(5)
     n = 3434

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,21 +13,21 @@ import torch
 from sklearn import metrics as skm
 
 from peakcnn.errors import InputError
-from peakcnn.evaluation import evaluate as ev
-from peakcnn.evaluation.evaluate import (
-    assign_groups,
+from peakcnn.evaluation import metrics as ev
+from peakcnn.evaluation.config import EvalConfig, EvalInputs, EvalOutputs
+from peakcnn.evaluation.evaluate import evaluate_model
+from peakcnn.evaluation.groups import assign_groups
+from peakcnn.evaluation.metrics import (
     auprc,
     auroc,
     bootstrap_ci,
     calibration,
-    check_stored_metrics,
     choose_threshold,
     classification_metrics,
-    evaluate_model,
-    read_predictions,
-    substitute,
     threshold_metrics,
 )
+from peakcnn.evaluation.predictions import check_stored_metrics, read_predictions
+from peakcnn.evaluation.robustness import substitute
 from peakcnn.models.basset import Basset
 from peakcnn.models.checkpoint import save_checkpoint
 
@@ -203,6 +204,9 @@ def test_substitution_rate_and_unknown_bases():
     assert np.all(mutated[:, :, 20:].sum(axis=1) == 1)
 
 
+_SPLIT_FILES = (("model", "pt"), ("val", "npz"), ("test", "npz"))
+
+
 def _write_split(path, x, labels, chrom, starts, length):
     np.savez(
         path,
@@ -242,41 +246,37 @@ def tiny_run(tmp_path_factory):
         "epoch\ttrain_loss\tval_loss\tval_auroc\tval_auprc\n1\t0.7\t0.69\t0.6\t0.6\n"
         "2\t0.6\t0.65\t0.7\t0.7\n"
     )
-    out = root / "out"
-    paths = {
-        name: str(out / name)
-        for name in (
-            "metrics.json",
-            "metrics.tsv",
-            "predictions.tsv.gz",
-            "roc.png",
-            "pr.png",
-            "calibration.png",
-            "scores.png",
-            "training.png",
-            "groups.tsv",
-            "robustness.tsv",
-            "robustness.png",
-        )
+    (root / "train.json").write_text('{"best_epoch": 2}')
+    inputs = EvalInputs(
+        *(str(root / name) for name in ("model.pt", "val.npz", "test.npz")),
+        history=str(root / "history.tsv"),
+        train_report=str(root / "train.json"),
+        regions=str(root / "regions.bed"),
+        fasta=str(root / "genome.fa"),
+    )
+    outputs = _outputs(root / "out")
+    config = EvalConfig(bootstrap=50, group_bp=4000, shifts=(-5, 5), device="cpu")
+    metrics = evaluate_model(inputs, outputs, config)
+    paths = {Path(path).name: path for path in vars(outputs).values()}
+    return {"root": root, "paths": paths, "inputs": inputs, "config": config, "metrics": metrics}
+
+
+def _outputs(folder: Path) -> EvalOutputs:
+    """Every output of ``evaluate_model``, in ``folder``."""
+    names = {
+        "metrics": "metrics.json",
+        "table": "metrics.tsv",
+        "predictions": "predictions.tsv.gz",
+        "roc": "roc.png",
+        "pr": "pr.png",
+        "calibration": "calibration.png",
+        "scores": "scores.png",
+        "training": "training.png",
+        "groups": "groups.tsv",
+        "robustness": "robustness.tsv",
+        "robustness_plot": "robustness.png",
     }
-    kwargs = {
-        "calibration_path": paths["calibration.png"],
-        "scores_path": paths["scores.png"],
-        "history_path": str(root / "history.tsv"),
-        "training_path": paths["training.png"],
-        "regions_path": str(root / "regions.bed"),
-        "groups_path": paths["groups.tsv"],
-        "fasta_path": str(root / "genome.fa"),
-        "robustness_path": paths["robustness.tsv"],
-        "robustness_plot_path": paths["robustness.png"],
-        "bootstrap": 50,
-        "group_bp": 4000,
-        "shifts": (-5, 5),
-        "device": "cpu",
-    }
-    files = [str(root / name) for name in ("model.pt", "val.npz", "test.npz")]
-    metrics = evaluate_model(*files, *list(paths.values())[:5], **kwargs)
-    return {"root": root, "paths": paths, "kwargs": kwargs, "files": files, "metrics": metrics}
+    return EvalOutputs(**{field: str(folder / name) for field, name in names.items()})
 
 
 def test_evaluate_model_writes_checked_outputs(tiny_run):
@@ -285,7 +285,7 @@ def test_evaluate_model_writes_checked_outputs(tiny_run):
         if name.endswith(".png"):
             assert open(path, "rb").read(4) == b"\x89PNG", name
     assert json.loads(open(paths["metrics.json"]).read())["test"] == metrics["test"]
-    with np.load(tiny_run["files"][1]) as val:
+    with np.load(tiny_run["inputs"].val) as val:
         predictions = pd.read_csv(paths["predictions.tsv.gz"], sep="\t")
         scores = predictions.loc[predictions["split"] == "val", "score"].to_numpy()
         expected = choose_threshold(val["y"][:, 0], scores, "max_f1")
@@ -320,34 +320,29 @@ def test_every_metric_recomputed_from_the_predictions_matches_metrics_json(tiny_
 
 def test_threshold_ignores_test_labels(tiny_run, tmp_path):
     """Relabelling the test split changes test metrics but never the threshold."""
-    root, kwargs = tiny_run["root"], dict(tiny_run["kwargs"])
+    root = tiny_run["root"]
     with np.load(root / "test.npz") as data:
         arrays = {key: data[key] for key in data.files}
     arrays["y"] = 1 - arrays["y"]
     np.savez(tmp_path / "test.npz", **arrays)
-    for key in [k for k in kwargs if k.endswith("_path") and k not in ("history_path",)]:
-        if key not in ("regions_path", "fasta_path"):
-            kwargs[key] = str(tmp_path / f"{key}.out")
-    outputs = [str(tmp_path / f"o{i}") for i in range(5)]
-    files = [tiny_run["files"][0], tiny_run["files"][1], str(tmp_path / "test.npz")]
-    flipped = evaluate_model(*files, *outputs, **kwargs)
+    inputs = replace(tiny_run["inputs"], test=str(tmp_path / "test.npz"))
+    flipped = evaluate_model(inputs, _outputs(tmp_path), tiny_run["config"])
     assert flipped["test"]["threshold"] == tiny_run["metrics"]["test"]["threshold"]
     assert flipped["test"]["auroc"] == pytest.approx(1 - tiny_run["metrics"]["test"]["auroc"])
 
 
 def test_genome_that_disagrees_with_the_dataset_stops_evaluation(tiny_run, tmp_path):
-    root, kwargs = tiny_run["root"], dict(tiny_run["kwargs"])
+    root = tiny_run["root"]
     genome = (root / "genome.fa").read_text().split("\n")
     changed = genome[1][:11100] + "".join("A" if b != "A" else "C" for b in genome[1][11100:])
     (tmp_path / "genome.fa").write_text(f"{genome[0]}\n{changed}\n")
-    kwargs["fasta_path"] = str(tmp_path / "genome.fa")
-    kwargs["robustness_path"] = str(tmp_path / "robustness.tsv")
-    for key in ("calibration_path", "scores_path", "training_path", "groups_path"):
-        kwargs[key] = None
-    kwargs["robustness_plot_path"] = None
-    outputs = [str(tmp_path / f"o{i}") for i in range(5)]
+    inputs = replace(tiny_run["inputs"], fasta=str(tmp_path / "genome.fa"))
+    outputs = EvalOutputs(
+        *(str(tmp_path / f"o{i}") for i in range(5)), robustness=str(tmp_path / "robustness.tsv")
+    )
     with pytest.raises(InputError, match="genome and the dataset disagree"):
-        evaluate_model(*tiny_run["files"], *outputs, **kwargs)
+        evaluate_model(inputs, outputs, tiny_run["config"])
+    assert not (tmp_path / "o0").exists()  # nothing written
 
 
 def test_midranks_match_scipy():
@@ -360,7 +355,7 @@ def test_midranks_match_scipy():
 
 
 def test_multitask_evaluation_reports_each_task_and_macro_means(tiny_run, tmp_path):
-    root, kwargs = tiny_run["root"], dict(tiny_run["kwargs"])
+    root = tiny_run["root"]
     hyper = {"length": 64, "n_tasks": 2, "filters": (8, 8, 8), "kernels": (5, 3, 3)}
     hyper["pools"] = (2, 2, 2)
     torch.manual_seed(1)
@@ -375,11 +370,9 @@ def test_multitask_evaluation_reports_each_task_and_macro_means(tiny_run, tmp_pa
         arrays["tasks"] = np.array(["A", "B"])
         np.savez(tmp_path / f"{split}.npz", **arrays)
     out = {name: str(tmp_path / name) for name in tiny_run["paths"]}
-    kwargs.update(
-        {k: out[Path(v).name] for k, v in kwargs.items() if isinstance(v, str) and "/out/" in v}
-    )
-    files = [str(tmp_path / name) for name in ("model.pt", "val.npz", "test.npz")]
-    metrics = evaluate_model(*files, *list(out.values())[:5], **kwargs)
+    files = {name: str(tmp_path / f"{name}.{ext}") for name, ext in _SPLIT_FILES}
+    inputs = replace(tiny_run["inputs"], **files)
+    metrics = evaluate_model(inputs, _outputs(tmp_path), tiny_run["config"])
     assert metrics["tasks"] == ["A", "B"] and metrics["task"] == "macro"
     by_task = metrics["by_task"]
     assert metrics["test"]["auroc"] == pytest.approx(
@@ -408,7 +401,7 @@ def test_multitask_evaluation_reports_each_task_and_macro_means(tiny_run, tmp_pa
 
 def test_evaluation_applies_the_temperature_stored_in_the_checkpoint(tiny_run, tmp_path):
     """Calibrated scores everywhere; rankings unchanged; before/after and T in metrics.json."""
-    root, kwargs = tiny_run["root"], dict(tiny_run["kwargs"])
+    root = tiny_run["root"]
     checkpoint = torch.load(root / "model.pt", weights_only=True)
     checkpoint["calibration"] = {
         "method": "platt",
@@ -418,11 +411,8 @@ def test_evaluation_applies_the_temperature_stored_in_the_checkpoint(tiny_run, t
     }
     torch.save(checkpoint, tmp_path / "model.pt")
     out = {name: str(tmp_path / name) for name in tiny_run["paths"]}
-    kwargs.update(
-        {k: out[Path(v).name] for k, v in kwargs.items() if isinstance(v, str) and "/out/" in v}
-    )
-    files = [str(tmp_path / "model.pt"), *tiny_run["files"][1:]]
-    metrics = evaluate_model(*files, *list(out.values())[:5], **kwargs)
+    inputs = replace(tiny_run["inputs"], model=str(tmp_path / "model.pt"))
+    metrics = evaluate_model(inputs, _outputs(tmp_path), tiny_run["config"])
     plain = tiny_run["metrics"]
     fit = metrics["calibration"]
     assert (fit["method"], fit["temperature"], fit["bias"]) == ("platt", 2.5, 0.4)
@@ -452,4 +442,31 @@ def test_evaluation_applies_the_temperature_stored_in_the_checkpoint(tiny_run, t
     checkpoint["calibration"]["temperature"] = [0.0]
     torch.save(checkpoint, tmp_path / "model.pt")
     with pytest.raises(InputError, match="one positive number per task"):
-        evaluate_model(*files, *list(out.values())[:5], **kwargs)
+        evaluate_model(inputs, _outputs(tmp_path), tiny_run["config"])
+
+
+def test_eval_config_rejects_keys_it_does_not_read():
+    """``baseline`` belongs to the comparison: passing it to the evaluation is an error."""
+    assert EvalConfig(shifts=[-5, 5]).shifts == (-5, 5)
+    with pytest.raises(TypeError, match="baseline"):
+        EvalConfig(baseline="basset")
+    with pytest.raises(ValueError, match="evaluate.threshold 'best'"):
+        EvalConfig(threshold="best")
+
+
+def test_training_plot_marks_the_epoch_train_json_kept(tmp_path, monkeypatch):
+    """Under ``train.monitor: val_loss`` the kept epoch is not the best val AUROC's."""
+    from peakcnn.evaluation import plots
+
+    history = tmp_path / "history.tsv"
+    history.write_text(
+        "epoch\ttrain_loss\tval_loss\tval_auroc\n1\t0.7\t0.60\t0.6\n2\t0.6\t0.65\t0.7\n"
+    )
+    (tmp_path / "train.json").write_text(json.dumps({"best_epoch": 1}))
+    drawn = []
+    monkeypatch.setattr(plots, "save_png", lambda figure, path: drawn.append(figure))
+    plots.plot_training(str(history), str(tmp_path / "train.json"), str(tmp_path / "t.png"))
+    for axis in drawn[0].axes:
+        kept = [line for line in axis.lines if line.get_label().startswith("kept epoch")]
+        assert [line.get_label() for line in kept] == ["kept epoch 1"]
+        assert list(kept[0].get_xdata()) == [1, 1]

@@ -14,7 +14,7 @@ from sklearn.metrics import roc_auc_score
 from peakcnn.data.encode import encode_bytes
 from peakcnn.data.homology import check_homology, decode_windows
 from peakcnn.errors import InputError
-from peakcnn.evaluation.evaluate import homology_metrics, homology_rows, read_near_identical
+from peakcnn.evaluation.near_identical import homology_metrics, homology_rows, read_near_identical
 
 LENGTH = 800
 COMPLEMENT = bytes.maketrans(b"ACGT", b"TGCA")
@@ -204,7 +204,10 @@ def test_homology_table_of_another_split_is_rejected(planted, tmp_path):
 def test_evaluate_model_reports_metrics_without_near_identical_windows(planted):
     folder, _, _, _ = planted
     torch = pytest.importorskip("torch")
-    from peakcnn.evaluation.evaluate import auroc, evaluate_model, read_predictions
+    from peakcnn.evaluation.config import EvalConfig, EvalInputs, EvalOutputs
+    from peakcnn.evaluation.evaluate import evaluate_model
+    from peakcnn.evaluation.metrics import auroc
+    from peakcnn.evaluation.predictions import read_predictions
     from peakcnn.models.basset import Basset
     from peakcnn.models.checkpoint import save_checkpoint
 
@@ -214,15 +217,16 @@ def test_evaluate_model_reports_metrics_without_near_identical_windows(planted):
     save_checkpoint(str(folder / "model.pt"), Basset(**hyper), "basset", hyper)
     out = folder / "eval"
     metrics = evaluate_model(
-        str(folder / "model.pt"),
-        str(folder / "val.npz"),
-        str(folder / "test.npz"),
-        *(str(out / name) for name in ("metrics.json", "metrics.tsv", "predictions.tsv.gz")),
-        str(out / "roc.png"),
-        str(out / "pr.png"),
-        homology_path=str(folder / "homology.tsv"),
-        bootstrap=20,
-        device="cpu",
+        EvalInputs(
+            *(str(folder / name) for name in ("model.pt", "val.npz", "test.npz")),
+            homology=str(folder / "homology.tsv"),
+        ),
+        EvalOutputs(
+            *(str(out / name) for name in ("metrics.json", "metrics.tsv", "predictions.tsv.gz")),
+            str(out / "roc.png"),
+            str(out / "pr.png"),
+        ),
+        EvalConfig(bootstrap=20, device="cpu"),
     )
     homology = json.loads((out / "metrics.json").read_text())["homology"]
     assert homology == json.loads(json.dumps(metrics["homology"]))

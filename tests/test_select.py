@@ -10,14 +10,9 @@ import pytest
 from evaluated import write_evaluation
 
 from peakcnn.errors import InputError
-from peakcnn.evaluation.evaluate import auroc, choose_threshold
-from peakcnn.evaluation.selection import (
-    Run,
-    choose_candidate,
-    ensembles,
-    select_model,
-    small_split_warnings,
-)
+from peakcnn.evaluation.candidates import Run, ensembles
+from peakcnn.evaluation.metrics import auroc, choose_threshold
+from peakcnn.evaluation.selection import choose_candidate, select_model, small_split_warnings
 
 N_VAL, N_TEST = 400, 400
 
@@ -134,7 +129,7 @@ def test_seed_ensemble_is_a_candidate_with_mean_probabilities(tmp_path, labels):
 
 
 def test_ensembles_need_two_runs_of_a_model():
-    from peakcnn.evaluation.selection import Candidate
+    from peakcnn.evaluation.candidates import Candidate
 
     scores = {"val": np.array([0.2, 0.8]), "test": np.array([0.4, 0.6])}
     one = Candidate("kmer_baseline", "kmer_baseline", "run", ["kmer_baseline"], [0], scores)
@@ -225,7 +220,7 @@ def test_runs_on_other_windows_fail(tmp_path, labels):
     table = pd.read_csv(path, sep="\t")
     table.loc[table["split"] == "val", "start"] += 5
     table.to_csv(path, sep="\t", index=False)
-    with pytest.raises(InputError, match="other val windows"):
+    with pytest.raises(InputError, match="different val windows"):
         _select(tmp_path, runs)
 
 

@@ -13,7 +13,8 @@ import pytest
 import yaml
 from helpers import REPO, planned_jobs, run_in_terminal, snakemake, snakemake_command
 
-from peakcnn.evaluation.evaluate import check_stored_metrics, choose_threshold, read_predictions
+from peakcnn.evaluation.metrics import choose_threshold
+from peakcnn.evaluation.predictions import check_stored_metrics, read_predictions
 
 pytestmark = pytest.mark.workflow
 

@@ -1,4 +1,4 @@
-"""Small file helpers shared by every stage: atomic writes and JSON output."""
+"""Small file helpers shared by every stage: atomic writes, JSON, TSV and PNG output."""
 
 from __future__ import annotations
 
@@ -84,6 +84,43 @@ def write_json(path: str | os.PathLike, data: dict) -> None:
     with atomic_path(path) as tmp, open(tmp, "w") as handle:
         json.dump(data, handle, indent=2, sort_keys=True, default=_json_default)
         handle.write("\n")
+
+
+def write_tsv(
+    path: str | os.PathLike, table, float_format: str = "%.4f", na_rep: str = "NA"
+) -> None:
+    """Write a table as TSV without its index, atomically.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The output TSV.
+    table : pandas.DataFrame
+    float_format : str, default "%.4f"
+        Format of float cells.
+    na_rep : str, default "NA"
+        Text of missing cells.
+    """
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, sep="\t", index=False, float_format=float_format, na_rep=na_rep)
+
+
+def save_png(figure, path: str | os.PathLike, dpi: int = 100) -> None:
+    """Lay out a matplotlib figure, write it as PNG atomically and close it.
+
+    Parameters
+    ----------
+    figure : matplotlib.figure.Figure
+    path : str or os.PathLike
+        The output PNG.
+    dpi : int, default 100
+    """
+    import matplotlib.pyplot as plt  # plotting stages only; keeps io import-light
+
+    figure.tight_layout()
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, dpi=dpi, format="png")
+    plt.close(figure)
 
 
 def _json_default(value: object) -> object:

@@ -43,6 +43,7 @@ rule evaluate_model:
         val=rules.build_dataset.output.val,
         test=rules.build_dataset.output.test,
         history=rules.train_model.output.history,
+        train_report=rules.train_model.output.report,
         regions=rules.split_windows.output.regions,
         fasta=from_dataset("genome/genome.fa"),
         fai=from_dataset("genome/genome.fa.fai"),

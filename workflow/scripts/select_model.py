@@ -7,7 +7,8 @@ from pathlib import Path
 # this checkout's peakcnn; scriptdir is workflow/rules/../scripts, so resolve it first
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 
-from peakcnn.evaluation.selection import Run, select_model
+from peakcnn.evaluation.candidates import Run
+from peakcnn.evaluation.selection import select_model
 from peakcnn.logs import log_to_file
 
 log_to_file(snakemake.log[0])

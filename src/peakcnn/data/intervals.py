@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import pybedtools
 
 from peakcnn.errors import InputError
 from peakcnn.io import atomic_path
@@ -164,16 +163,3 @@ def read_blacklist(path: str | None) -> pd.DataFrame:
             }
         )
     return read_peaks(path).peaks[["chrom", "start", "end"]]
-
-
-def overlaps_blacklist(windows: pd.DataFrame, blacklist: str | None) -> np.ndarray:
-    """Whether each window (``chrom, start, end``) overlaps a blacklisted region (bedtools)."""
-    regions = read_blacklist(blacklist)
-    hit = np.zeros(len(windows), dtype=bool)
-    if regions.empty or windows.empty:
-        return hit
-    rows = pybedtools.BedTool.from_dataframe(
-        windows[["chrom", "start", "end"]].assign(row=np.arange(len(windows)))
-    ).intersect(pybedtools.BedTool.from_dataframe(regions), u=True)
-    hit[[int(fields[3]) for fields in rows]] = True
-    return hit

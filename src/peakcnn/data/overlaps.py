@@ -1,4 +1,4 @@
-"""Peaks whose intervals overlap: keep them all, merge each cluster, or keep its strongest."""
+"""Overlaps (bedtools): peaks with each other (keep, merge, strongest); windows with a blacklist."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pybedtools
 
+from peakcnn.data.intervals import read_blacklist
 from peakcnn.data.tasks import join_tasks
 from peakcnn.errors import InputError
 
@@ -62,3 +63,16 @@ def resolve_overlaps(peaks: pd.DataFrame, policy: str) -> tuple[pd.DataFrame, di
         "overlap_clusters": clusters,
         "overlap_removed": len(peaks) - len(kept),
     }
+
+
+def overlaps_blacklist(windows: pd.DataFrame, blacklist: str | None) -> np.ndarray:
+    """Whether each window (``chrom, start, end``) overlaps a blacklisted region (bedtools)."""
+    regions = read_blacklist(blacklist)
+    hit = np.zeros(len(windows), dtype=bool)
+    if regions.empty or windows.empty:
+        return hit
+    rows = pybedtools.BedTool.from_dataframe(
+        windows[["chrom", "start", "end"]].assign(row=np.arange(len(windows)))
+    ).intersect(pybedtools.BedTool.from_dataframe(regions), u=True)
+    hit[[int(fields[3]) for fields in rows]] = True
+    return hit

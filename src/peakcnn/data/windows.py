@@ -11,8 +11,8 @@ import pandas as pd
 
 from peakcnn.data.contigs import read_selected_peaks, total_counts, write_peaks
 from peakcnn.data.genome import chromosome_sizes, window_composition
-from peakcnn.data.intervals import overlaps_blacklist, peak_centres, write_bed
-from peakcnn.data.overlaps import resolve_overlaps
+from peakcnn.data.intervals import peak_centres, write_bed
+from peakcnn.data.overlaps import overlaps_blacklist, resolve_overlaps
 from peakcnn.data.tasks import NO_TASK, label_tasks, split_tasks
 from peakcnn.errors import InputError
 from peakcnn.io import write_json

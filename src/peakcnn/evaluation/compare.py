@@ -13,28 +13,22 @@ from __future__ import annotations
 import json
 import logging
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from peakcnn.errors import InputError  # noqa: E402
-from peakcnn.evaluation.evaluate import (  # noqa: E402
-    auprc,
-    auroc,
-    check_inputs,
+from peakcnn.errors import InputError
+from peakcnn.evaluation.metrics import auprc, auroc, check_inputs
+from peakcnn.evaluation.multitask import macro_mean, summary_rows
+from peakcnn.evaluation.plots import plot_comparison
+from peakcnn.evaluation.predictions import (
+    check_same_windows,
     check_stored_metrics,
+    pivot_tasks,
     read_predictions,
-    task_matrix,
 )
-from peakcnn.evaluation.multitask import macro_mean, summary_rows  # noqa: E402
-from peakcnn.io import atomic_path  # noqa: E402
+from peakcnn.io import write_tsv
 
 logger = logging.getLogger(__name__)
-
-_WINDOW_KEY = ["chrom", "start", "end", "name", "task", "label"]
 
 
 def paired_bootstrap(
@@ -155,68 +149,60 @@ def compare_models(
     if baseline not in names:
         raise InputError(f"evaluate.baseline {baseline!r} is not one of the models {names}")
     stored = {name: read_predictions(predictions_paths[name]) for name in names}
-    predictions = {name: parts["test"] for name, parts in stored.items()}
-    reference = predictions[baseline][_WINDOW_KEY]
     for name in names:
-        if not predictions[name][_WINDOW_KEY].equals(reference):
-            raise InputError(
-                f"models {baseline!r} and {name!r} were evaluated on different test windows; "
-                "re-run evaluate_model for both on the same dataset",
-                path=predictions_paths[name],
-            )
-    labels = task_matrix(reference, "label")
+        check_same_windows(
+            stored[name]["test"],
+            stored[baseline]["test"],
+            "test",
+            (f"models {baseline!r}", repr(name)),
+            predictions_paths[name],
+        )
+    labels = pivot_tasks(stored[baseline]["test"], "label")
+    base_scores = pivot_tasks(stored[baseline]["test"], "score")
     rows = []
     for name in names:
         with open(metrics_paths[name]) as handle:
             metrics = json.load(handle)
-        test, ci = metrics["test"], metrics.get("test_ci", {})
-        row: dict = {"model": name, "baseline": name == baseline}
-        row.update(n_test=test["n"], positive_fraction=test["positive_fraction"])
-        for key in ("auroc", "auprc", "f1", "mcc"):
-            row[key] = test[key]
-            low, high = ci.get(f"{key}_ci95", (np.nan, np.nan))
-            row[f"{key}_ci95_low"], row[f"{key}_ci95_high"] = low, high
-        row.update(
-            accuracy=test["accuracy"],
-            threshold=test["threshold"],
-            threshold_method=metrics.get("threshold_method"),
-            brier=test.get("brier", np.nan),
-            ece=metrics.get("calibration", {}).get("test", {}).get("ece", np.nan),
-        )
-        row.update(_robustness_columns(metrics))
+        row = {"model": name, "baseline": name == baseline, **_metric_columns(metrics)}
         check_stored_metrics(metrics, stored[name], metrics_paths[name])
-        scores = task_matrix(predictions[name], "score")
         if name != baseline and bootstrap > 0:
-            delta = paired_bootstrap(
-                labels, task_matrix(predictions[baseline], "score"), scores, bootstrap, seed
-            )
-            for key in ("auroc", "auprc"):
-                row[f"{key}_delta"] = delta[f"{key}_delta"]
-                low, high = delta.get(f"{key}_delta_ci95", (np.nan, np.nan))
-                row[f"{key}_delta_ci95_low"], row[f"{key}_delta_ci95_high"] = low, high
-                row[f"{key}_delta_p"] = delta.get(f"{key}_delta_p", np.nan)
+            scores = pivot_tasks(stored[name]["test"], "score")
+            delta = paired_bootstrap(labels, base_scores, scores, bootstrap, seed)
+            row.update(_delta_columns(delta))
         rows.append(row)
     table = pd.DataFrame(rows)
-    with atomic_path(table_path) as tmp:
-        table.to_csv(tmp, sep="\t", index=False, float_format="%.4f", na_rep="NA")
+    write_tsv(table_path, table)
     if plot_path:
         plot_comparison(table, plot_path)
     logger.info("compared %d models on %d test windows", len(names), len(labels))
     return table
 
 
-def plot_comparison(table: pd.DataFrame, path: str) -> None:
-    """Test AUROC and AUPRC per model with their 95% bootstrap CIs."""
-    figure, axes = plt.subplots(1, 2, figsize=(9, 0.6 * len(table) + 1.6), sharey=True)
-    positions = np.arange(len(table))
-    for axis, key in zip(axes, ("auroc", "auprc"), strict=True):
-        low = (table[key] - table[f"{key}_ci95_low"]).fillna(0.0)
-        high = (table[f"{key}_ci95_high"] - table[key]).fillna(0.0)
-        axis.errorbar(table[key], positions, xerr=[low, high], fmt="o", capsize=3)
-        axis.set(xlabel=f"test {key.upper()} (95% CI)", title=key.upper())
-    axes[0].set_yticks(positions, table["model"])
-    axes[0].invert_yaxis()
-    figure.tight_layout()
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, dpi=100, format="png")
-    plt.close(figure)
+def _metric_columns(metrics: dict) -> dict:
+    """Read a model's test metrics, CIs, calibration and robustness from its ``metrics.json``."""
+    test, ci = metrics["test"], metrics.get("test_ci", {})
+    row: dict = {"n_test": test["n"], "positive_fraction": test["positive_fraction"]}
+    for key in ("auroc", "auprc", "f1", "mcc"):
+        row[key] = test[key]
+        low, high = ci.get(f"{key}_ci95", (np.nan, np.nan))
+        row[f"{key}_ci95_low"], row[f"{key}_ci95_high"] = low, high
+    row.update(
+        accuracy=test["accuracy"],
+        threshold=test["threshold"],
+        threshold_method=metrics.get("threshold_method"),
+        brier=test.get("brier", np.nan),
+        ece=metrics.get("calibration", {}).get("test", {}).get("ece", np.nan),
+    )
+    row.update(_robustness_columns(metrics))
+    return row
+
+
+def _delta_columns(delta: dict) -> dict:
+    """Turn the paired differences to the baseline (``paired_bootstrap``) into columns."""
+    row = {}
+    for key in ("auroc", "auprc"):
+        row[f"{key}_delta"] = delta[f"{key}_delta"]
+        low, high = delta.get(f"{key}_delta_ci95", (np.nan, np.nan))
+        row[f"{key}_delta_ci95_low"], row[f"{key}_delta_ci95_high"] = low, high
+        row[f"{key}_delta_p"] = delta.get(f"{key}_delta_p", np.nan)
+    return row

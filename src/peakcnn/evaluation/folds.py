@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from peakcnn.errors import InputError
-from peakcnn.io import atomic_path, write_json
+from peakcnn.io import write_json, write_tsv
 
 logger = logging.getLogger(__name__)
 
@@ -80,8 +80,7 @@ def summarise_folds(
             for key in FOLD_METRICS
             if key != "n"
         }
-    with atomic_path(table_path) as tmp:
-        table.to_csv(tmp, sep="\t", index=False, float_format="%.4f")
+    write_tsv(table_path, table, na_rep="")
     write_json(summary_path, summary)
     for model, spread in summary["models"].items():
         auroc = spread["auroc"]

@@ -18,82 +18,28 @@ the choice is noisy, on a small test split so are the reported numbers.
 
 from __future__ import annotations
 
-import json
 import logging
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from peakcnn.errors import InputError
-from peakcnn.evaluation.compare import paired_bootstrap
-from peakcnn.evaluation.evaluate import (
-    auprc,
-    auroc,
-    bootstrap_ci,
-    check_inputs,
-    check_stored_metrics,
-    choose_threshold,
-    classification_metrics,
-    read_predictions,
-    task_matrix,
+from peakcnn.evaluation.candidates import (
+    Candidate,
+    Run,
+    candidate_value,
+    ensemble_test_metrics,
+    ensembles,
+    load_runs,
 )
-from peakcnn.evaluation.multitask import macro_mean, mean_of_dicts
-from peakcnn.io import atomic_path, write_json
+from peakcnn.evaluation.compare import paired_bootstrap
+from peakcnn.evaluation.metrics import bootstrap_ci
+from peakcnn.evaluation.predictions import pivot_tasks
+from peakcnn.io import write_json, write_tsv
 
 logger = logging.getLogger(__name__)
 
 #: Validation metrics a choice can be made on (keys of ``metrics.json``'s ``val``).
 SELECT_METRICS = ("auroc", "auprc")
-#: Models from simplest to most complex; ties go to the earlier one. Others come last.
-SIMPLICITY = ("kmer_baseline", "basset", "basset_paper", "hybrid")
-#: Columns that identify a window in ``predictions.tsv.gz``.
-WINDOW_KEY = ["chrom", "start", "end", "name", "task", "label"]
-_METRIC_FUNCTIONS = {"auroc": auroc, "auprc": auprc}
-
-
-@dataclass
-class Run:
-    """One trained and evaluated model: a model name, a seed and its evaluation files."""
-
-    name: str
-    model: str
-    seed: int
-    metrics_path: str
-    predictions_path: str
-
-
-@dataclass
-class Candidate:
-    """A run or a seed ensemble, with its scores per split (probabilities)."""
-
-    name: str
-    model: str
-    kind: str  # "run" or "ensemble"
-    members: list[str]
-    seeds: list[int]
-    scores: dict[str, np.ndarray] = field(repr=False)
-    metrics: dict | None = field(default=None, repr=False)  # metrics.json of a run
-
-    @property
-    def simplicity(self) -> tuple[int, int]:
-        """Sort key: model rank in ``SIMPLICITY``, then the number of members."""
-        rank = SIMPLICITY.index(self.model) if self.model in SIMPLICITY else len(SIMPLICITY)
-        return rank, len(self.members)
-
-
-def summary_metric(metrics: dict, split: str, metric: str) -> float:
-    """Read the model-level value of ``metric`` on ``split`` from a ``metrics.json``."""
-    return float(metrics[split][metric])
-
-
-def score_metric(labels: np.ndarray, scores: np.ndarray, metric: str) -> float:
-    """``auroc`` or ``auprc`` of scores against 0/1 labels; (n, T): the macro mean over tasks."""
-    labels, scores = np.asarray(labels), np.asarray(scores)
-    labels, scores = labels.reshape(len(labels), -1), scores.reshape(len(scores), -1)
-    for t in range(labels.shape[1]):
-        check_inputs(labels[:, t], scores[:, t], f"{metric} input")
-    return macro_mean(_METRIC_FUNCTIONS[metric], labels, scores)
 
 
 def split_counts(labels: np.ndarray) -> dict:
@@ -155,82 +101,6 @@ def choose_candidate(values: dict[str, float], simplicity: dict[str, tuple], tol
     return tied[0], tied
 
 
-def _load_runs(runs: list[Run]) -> tuple[list[Candidate], dict[str, pd.DataFrame]]:
-    """Candidates of the single runs, and the reference windows (val, test) they all share."""
-    candidates, reference = [], None
-    for run in runs:
-        with open(run.metrics_path) as handle:
-            metrics = json.load(handle)
-        parts = read_predictions(run.predictions_path)
-        if reference is None:
-            reference = {split: rows[WINDOW_KEY] for split, rows in parts.items()}
-        for split, rows in parts.items():
-            if not rows[WINDOW_KEY].equals(reference[split]):
-                raise InputError(
-                    f"run {run.name!r} was evaluated on other {split} windows than "
-                    f"{runs[0].name!r}; re-run evaluate_model for both on the same dataset",
-                    path=run.predictions_path,
-                )
-        scores = {
-            split: task_matrix(rows, "score").astype(np.float64) for split, rows in parts.items()
-        }
-        check_stored_metrics(metrics, parts, run.metrics_path)
-        candidates.append(
-            Candidate(run.name, run.model, "run", [run.name], [run.seed], scores, metrics)
-        )
-    return candidates, reference
-
-
-def _ensemble_test_metrics(
-    labels: dict[str, np.ndarray],
-    scores: dict[str, np.ndarray],
-    *,
-    threshold: str,
-    bootstrap: int,
-    seed: int,
-) -> tuple[dict, dict]:
-    """Test metrics of an ensemble at thresholds chosen on val; CIs for one task only.
-
-    With several tasks, each task gets its own validation threshold and the metrics are
-    macro means over tasks.
-    """
-    per_task, test_ci = [], {}
-    for t in range(labels["val"].shape[1]):
-        cut = choose_threshold(labels["val"][:, t], scores["val"][:, t], threshold)
-        per_task.append(classification_metrics(labels["test"][:, t], scores["test"][:, t], cut))
-        if labels["val"].shape[1] == 1:
-            ci = bootstrap_ci(
-                labels["test"][:, t], scores["test"][:, t], bootstrap, seed, threshold=cut
-            )
-            test_ci = {k: v for k, v in ci.items() if k.endswith("_ci95")}
-    return (per_task[0] if len(per_task) == 1 else mean_of_dicts(per_task)), test_ci
-
-
-def ensembles(candidates: list[Candidate]) -> list[Candidate]:
-    """One mean-probability ensemble per model with two or more runs."""
-    by_model: dict[str, list[Candidate]] = {}
-    for candidate in candidates:
-        by_model.setdefault(candidate.model, []).append(candidate)
-    found = []
-    for model, members in by_model.items():
-        if len(members) < 2:
-            continue
-        scores = {
-            split: np.mean([m.scores[split] for m in members], axis=0) for split in ("val", "test")
-        }
-        found.append(
-            Candidate(
-                f"{model}-ensemble",
-                model,
-                "ensemble",
-                [m.name for m in members],
-                [s for m in members for s in m.seeds],
-                scores,
-            )
-        )
-    return found
-
-
 def select_model(
     runs: list[Run],
     best_path: str,
@@ -278,32 +148,18 @@ def select_model(
     dict
         The content of ``best.json``.
     """
-    if metric not in SELECT_METRICS:
-        raise ValueError(f"select.metric {metric!r} must be one of {list(SELECT_METRICS)}")
-    if not runs:
-        raise ValueError("no runs to choose from")
-    candidates, reference = _load_runs(runs)
-    if ensemble:
-        candidates += ensembles(candidates)
-    labels = {split: task_matrix(reference[split], "label") for split in ("val", "test")}
-    single = labels["val"].shape[1] == 1
+    candidates, labels = gather_candidates(runs, metric, ensemble)
     counts = {split: split_counts(labels[split]) for split in ("val", "test")}
     warnings = small_split_warnings(counts, min_positives, min_negatives)
     for warning in warnings:
         logger.warning(warning)
 
     # The choice: validation values and simplicity only.
-    values = {}
-    for candidate in candidates:
-        if candidate.metrics is not None:
-            values[candidate.name] = summary_metric(candidate.metrics, "val", metric)
-        else:
-            values[candidate.name] = score_metric(labels["val"], candidate.scores["val"], metric)
+    values = score_candidates(candidates, labels["val"], metric)
     chosen_name, tied = choose_candidate(
         values, {c.name: c.simplicity for c in candidates}, tolerance
     )
-    by_name = {c.name: c for c in candidates}
-    chosen = by_name[chosen_name]
+    chosen = next(c for c in candidates if c.name == chosen_name)
     baseline = min(candidates, key=lambda c: (c.simplicity, candidates.index(c)))
     logger.info(
         "chose %s on val %s %.4f (%d candidates; tied within %g: %s)",
@@ -316,6 +172,86 @@ def select_model(
     )
 
     # For the record, after the choice: test metrics.
+    table = candidate_table(candidates, labels, chosen_name, tied, bootstrap=bootstrap, seed=seed)
+    write_tsv(table_path, table)
+    result = best_record(
+        chosen,
+        values,
+        tied,
+        table,
+        test=chosen_test_metrics(
+            chosen, labels, threshold=threshold, bootstrap=bootstrap, seed=seed
+        ),
+        versus=versus_baseline(chosen, baseline, values, labels["test"], bootstrap, seed),
+        counts=counts,
+        warnings=warnings,
+        settings={
+            "metric": metric,
+            "tolerance": tolerance,
+            "threshold": threshold,
+            "min_positives": min_positives,
+            "min_negatives": min_negatives,
+        },
+    )
+    write_json(best_path, result)
+    versus = result["versus_baseline"]
+    logger.info(
+        "%s: test AUROC %.4f [%s] (baseline %s: delta %+.4f)",
+        chosen_name,
+        result["test"]["auroc"],
+        ", ".join(f"{v:.4f}" for v in result["test_ci"].get("auroc_ci95", [])),
+        versus["baseline"],
+        versus.get("test_auroc_delta", 0.0),
+    )
+    return result
+
+
+def gather_candidates(
+    runs: list[Run], metric: str, ensemble: bool
+) -> tuple[list[Candidate], dict[str, np.ndarray]]:
+    """Load the runs (and add their seed ensembles); return them and the val/test labels."""
+    if metric not in SELECT_METRICS:
+        raise ValueError(f"select.metric {metric!r} must be one of {list(SELECT_METRICS)}")
+    if not runs:
+        raise ValueError("no runs to choose from")
+    candidates, reference = load_runs(runs)
+    if ensemble:
+        candidates += ensembles(candidates)
+    labels = {split: pivot_tasks(reference[split], "label") for split in ("val", "test")}
+    return candidates, labels
+
+
+def score_candidates(candidates: list[Candidate], labels: np.ndarray, metric: str) -> dict:
+    """Score each candidate on validation ``metric``, in candidate order (the choice's basis).
+
+    Parameters
+    ----------
+    candidates : list of Candidate
+    labels : numpy.ndarray of {0, 1}, shape (n, tasks)
+        Validation labels (never test: the choice sees validation only).
+    metric : {"auroc", "auprc"}
+
+    Returns
+    -------
+    dict of str to float
+    """
+    return {c.name: candidate_value(c, labels, "val", metric) for c in candidates}
+
+
+def candidate_table(
+    candidates: list[Candidate],
+    labels: dict[str, np.ndarray],
+    chosen: str,
+    tied: list[str],
+    *,
+    bootstrap: int,
+    seed: int,
+) -> pd.DataFrame:
+    """One row per candidate: validation AUROC (with a CI for one task), AUPRC, then test.
+
+    The test columns are for the record only; the choice is already made.
+    """
+    single = labels["val"].shape[1] == 1
     rows = []
     for candidate in candidates:
         row = {
@@ -323,16 +259,12 @@ def select_model(
             "model": candidate.model,
             "kind": candidate.kind,
             "seeds": ",".join(map(str, candidate.seeds)),
-            "chosen": candidate.name == chosen_name,
+            "chosen": candidate.name == chosen,
             "tied": candidate.name in tied,
         }
         for split in ("val", "test"):
             for key in SELECT_METRICS:
-                if candidate.metrics is not None:
-                    value = summary_metric(candidate.metrics, split, key)
-                else:
-                    value = score_metric(labels[split], candidate.scores[split], key)
-                row[f"{split}_{key}"] = value
+                row[f"{split}_{key}"] = candidate_value(candidate, labels[split], split, key)
         val_ci = (
             bootstrap_ci(labels["val"][:, 0], candidate.scores["val"][:, 0], bootstrap, seed)
             if single
@@ -341,7 +273,6 @@ def select_model(
         low, high = val_ci.get("auroc_ci95", (np.nan, np.nan))
         row["val_auroc_ci95_low"], row["val_auroc_ci95_high"] = low, high
         rows.append(row)
-    table = pd.DataFrame(rows)
     ordered = ["candidate", "model", "kind", "seeds", "chosen", "tied", "val_auroc"]
     ordered += [
         "val_auroc_ci95_low",
@@ -350,66 +281,98 @@ def select_model(
         "test_auroc",
         "test_auprc",
     ]
-    table = table[ordered]
-    with atomic_path(table_path) as tmp:
-        table.to_csv(tmp, sep="\t", index=False, float_format="%.4f", na_rep="NA")
+    return pd.DataFrame(rows)[ordered]
 
+
+def chosen_test_metrics(
+    chosen: Candidate, labels: dict[str, np.ndarray], *, threshold: str, bootstrap: int, seed: int
+) -> tuple[dict, dict, str]:
+    """Test metrics, their CIs and where they come from, for the chosen candidate.
+
+    A run's are those of its ``metrics.json``; an ensemble's are computed at thresholds
+    chosen on validation (``metrics_at_val_threshold``).
+    """
     if chosen.metrics is not None:
-        test = chosen.metrics["test"]
         test_ci = chosen.metrics.get("test_ci", {})
-        source = f"metrics.json of {chosen.name}"
-    else:
-        test, test_ci = _ensemble_test_metrics(
-            labels, chosen.scores, threshold=threshold, bootstrap=bootstrap, seed=seed
-        )
-        source = "mean probability of the members (stored predictions, 6 significant digits)"
-    versus = {"baseline": baseline.name, "val_delta": values[chosen_name] - values[baseline.name]}
-    if chosen is not baseline:
-        delta = paired_bootstrap(
-            labels["test"], baseline.scores["test"], chosen.scores["test"], bootstrap, seed
-        )
-        versus.update({f"test_{k}": v for k, v in delta.items()})
-        high = delta.get("auroc_delta_ci95", [np.nan, np.nan])[1]
-        versus["worse_on_test"] = bool(np.isfinite(high) and high < 0)
-    else:
+        return chosen.metrics["test"], test_ci, f"metrics.json of {chosen.name}"
+    test, test_ci = ensemble_test_metrics(
+        labels, chosen.scores, threshold=threshold, bootstrap=bootstrap, seed=seed
+    )
+    return (
+        test,
+        test_ci,
+        "mean probability of the members (stored predictions, 6 significant digits)",
+    )
+
+
+def versus_baseline(
+    chosen: Candidate,
+    baseline: Candidate,
+    values: dict[str, float],
+    test_labels: np.ndarray,
+    bootstrap: int,
+    seed: int,
+) -> dict:
+    """Compare the chosen candidate with the simplest: val difference, paired test bootstrap."""
+    versus = {"baseline": baseline.name, "val_delta": values[chosen.name] - values[baseline.name]}
+    if chosen is baseline:
         versus.update(test_auroc_delta=0.0, test_auprc_delta=0.0, worse_on_test=False)
-    result = {
-        "chosen": chosen_name,
+        return versus
+    delta = paired_bootstrap(
+        test_labels, baseline.scores["test"], chosen.scores["test"], bootstrap, seed
+    )
+    versus.update({f"test_{k}": v for k, v in delta.items()})
+    high = delta.get("auroc_delta_ci95", [np.nan, np.nan])[1]
+    versus["worse_on_test"] = bool(np.isfinite(high) and high < 0)
+    return versus
+
+
+def best_record(
+    chosen: Candidate,
+    values: dict[str, float],
+    tied: list[str],
+    table: pd.DataFrame,
+    *,
+    test: tuple[dict, dict, str],
+    versus: dict,
+    counts: dict[str, dict],
+    warnings: list[str],
+    settings: dict,
+) -> dict:
+    """Build ``best.json``: the choice, why, its test metrics, the splits and warnings.
+
+    ``test`` is ``chosen_test_metrics``'s (metrics, CIs, source); ``settings`` holds
+    ``metric``, ``tolerance``, ``threshold``, ``min_positives`` and ``min_negatives``.
+    """
+    metric = settings["metric"]
+    low_pos, low_neg = settings["min_positives"], settings["min_negatives"]
+    return {
+        "chosen": chosen.name,
         "model": chosen.model,
         "kind": chosen.kind,
         "members": chosen.members,
         "seeds": chosen.seeds,
         "chosen_on": f"val {metric}",
-        "val": {metric: values[chosen_name]},
-        "tolerance": tolerance,
+        "val": {metric: values[chosen.name]},
+        "tolerance": settings["tolerance"],
         "tied": tied,
         "rule": "best validation value; candidates within the tolerance are tied and the "
         "simplest wins (k-mer baseline < basset < basset_paper < hybrid; one run < ensemble); "
         "test metrics are read only after the choice",
         "candidates": table.replace({np.nan: None}).to_dict(orient="records"),
-        "threshold_method": threshold,
-        "test": test,
-        "test_ci": test_ci,
-        "test_source": source,
+        "threshold_method": settings["threshold"],
+        "test": test[0],
+        "test_ci": test[1],
+        "test_source": test[2],
         "ci_note": "percentile bootstrap over test windows; threshold chosen on val",
         "versus_baseline": versus,
         "splits": counts,
-        "min_positives": min_positives,
-        "min_negatives": min_negatives,
+        "min_positives": low_pos,
+        "min_negatives": low_neg,
         "small_splits": [
             split
             for split, count in counts.items()
-            if count["positives"] < min_positives or count["negatives"] < min_negatives
+            if count["positives"] < low_pos or count["negatives"] < low_neg
         ],
         "warnings": warnings,
     }
-    write_json(best_path, result)
-    logger.info(
-        "%s: test AUROC %.4f [%s] (baseline %s: delta %+.4f)",
-        chosen_name,
-        test["auroc"],
-        ", ".join(f"{v:.4f}" for v in test_ci.get("auroc_ci95", [])),
-        baseline.name,
-        versus.get("test_auroc_delta", 0.0),
-    )
-    return result
