@@ -8,12 +8,15 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
+from helpers import make_tiny_project, planned_jobs, snakemake
 
 from peakcnn.data.splitfile import save_split
 from peakcnn.devices import set_seed
@@ -235,3 +238,83 @@ def test_overlap_of_intervals_is_half_open():
         np.array([200, 501, 990, 60, 10]),
     )
     assert overlapping(source, target).tolist() == [False, True, False, True, False]
+
+
+# --- the workflow: dataset B fine-tunes from dataset A's basset ---------------------------------
+
+
+def finetune_project(folder: Path) -> tuple[Path, dict]:
+    """A tiny project: dataset A (pretraining), B (half of A's peaks) fine-tuned from A."""
+    workdir = make_tiny_project(folder)
+    config = yaml.safe_load((workdir / "config/config.yaml").read_text())
+    tiny = config["datasets"].pop("tiny")
+    peaks = Path(tiny["peaks"]["source"].removeprefix("file://"))
+    half = workdir / "half.bed"
+    lines = peaks.read_text().splitlines()
+    half.write_text("\n".join(lines[:1] + lines[1::2]) + "\n")
+    finetune = {"dataset": "A", "freeze": "all_but_head", "freeze_epochs": 1}
+    config["datasets"] = {
+        "A": tiny,
+        "B": {"genome": tiny["genome"], "peaks": {"source": str(half)}, "finetune": finetune},
+    }
+    config["models"] = ["basset"]
+    config["split"]["gap"] = 1000  # position blocks fit the 50 kb chromosomes (dataset C)
+    config["train"].update(epochs=2, seeds=1)
+    (workdir / "config/config.yaml").write_text(yaml.safe_dump(config))
+    return workdir, config
+
+
+@pytest.mark.workflow
+def test_workflow_chains_pretraining_and_refuses_a_leaking_source(tmp_path):
+    workdir, config = finetune_project(tmp_path)
+    target = "results/B/models/basset/train.json"
+    assert planned_jobs(workdir, target)["train_model"] == 2  # A's basset, then B's
+    result = snakemake(workdir, target)
+    assert result.returncode == 0, result.stderr[-3000:]
+    source = workdir / "results/A/models/basset/model.pt"
+    init = json.loads((workdir / target).read_text())["init_from"]
+    assert init["source_sha256"] == hashlib.sha256(source.read_bytes()).hexdigest()
+    assert init["overlapping_windows"] == 0 and init["checked_windows"] > 0
+    assert init["freeze"] == "all_but_head" and init["train_json"]["model"] == "basset"
+    checkpoint = torch.load(source, weights_only=True)  # a changed source (its content: a
+    checkpoint["state_dict"]["layers.0.weight"] += 0.01  # touch is no change to snakemake)
+    torch.save(checkpoint, source)  # retrains the fine-tuned model only
+    assert planned_jobs(workdir, target).get("train_model") == 1
+
+    # C: A's peaks on A's training chromosomes only, split in position blocks there: its
+    # val/test windows are windows A trained on.
+    regions = pd.read_csv(workdir / "results/A/split/regions.bed", sep="\t", header=None)
+    train_chroms = set(regions[regions[3] == "train"][0])
+    lines = (workdir / "half.bed").read_text().splitlines()
+    leaky = workdir / "leaky.bed"
+    leaky.write_text("\n".join(line for line in lines if line.split("\t")[0] in train_chroms))
+    config["datasets"]["C"] = {
+        "genome": config["datasets"]["A"]["genome"],
+        "peaks": {"source": str(leaky)},
+        "finetune": {"dataset": "A"},
+    }
+    (workdir / "config/config.yaml").write_text(yaml.safe_dump(config))
+    refused = snakemake(workdir, "results/C/models/basset/train.json")
+    log = (workdir / "logs/train_model/C/basset.log").read_text()
+    assert refused.returncode != 0
+    assert re.search(r"\d+ of \d+ val/test windows overlap training windows of the source", log)
+    assert "allow_overlap: true" in log
+    assert not (workdir / "results/C/models/basset/model.pt").exists()
+    config["datasets"]["C"]["finetune"]["allow_overlap"] = True
+    (workdir / "config/config.yaml").write_text(yaml.safe_dump(config))
+    accepted = snakemake(workdir, "results/C/models/basset/train.json")
+    assert accepted.returncode == 0, accepted.stderr[-3000:]
+    init = json.loads((workdir / "results/C/models/basset/train.json").read_text())["init_from"]
+    assert init["allow_overlap"] is True and init["overlapping_windows"] > 0
+
+
+@pytest.mark.workflow
+def test_workflow_refuses_a_source_dataset_that_is_not_in_the_config(tmp_path):
+    workdir, config = finetune_project(tmp_path)
+    config["datasets"]["B"]["finetune"]["dataset"] = "nowhere"
+    (workdir / "config/config.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(workdir, "-n")
+    assert result.returncode != 0
+    assert "datasets.B.finetune: dataset 'nowhere' is not one of ['A', 'B']" in (
+        result.stdout + result.stderr
+    )

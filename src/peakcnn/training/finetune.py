@@ -199,7 +199,7 @@ def regroup_optimizer(setup: TrainingSetup, config, head: set[str], factor: floa
 
 def source_train_split(source: str) -> Path | None:
     """Return the training split of the source's run folder (``<run>/models/<model>/``), if any."""
-    run = Path(source).resolve().parents[2]
+    run = Path(source).parent.parent.parent
     if not (run / "split").is_dir():
         return None
     train = run / "dataset" / "train.npz"
@@ -256,7 +256,8 @@ def check_no_overlap(finetune: Finetune) -> dict:
         raise InputError(
             f"finetune: {overlaps} of {windows} val/test windows overlap training windows of "
             f"the source {finetune.source} ({train}; first: {first}): its test metrics would "
-            "leak; pretrain on other regions (same split regions) or set allow_overlap: true"
+            "leak; pretrain on other regions (the same split regions) or set "
+            "finetune.allow_overlap: true"
         )
     if overlaps:
         logger.warning("finetune: %d val/test windows overlap the source's training", overlaps)
