@@ -147,6 +147,21 @@ def test_head_is_reinitialised_when_the_task_count_differs(source):
     assert report["head_reinitialised"] is True and report["source_n_tasks"] == 1
 
 
+def test_multi_task_source_with_rc_average_starts_a_single_task_model(tmp_path):
+    pretrain = make_run(tmp_path / "multi", {"train": "a", "val": "b", "test": "b"}, n_tasks=2)
+    train_run(pretrain, epochs=1, rc_average=True)
+    source = pretrain / "models/basset/model.pt"
+    setup, _, report, fresh = setup_from(source, n_tasks=1)
+    stored = torch.load(source, weights_only=True)["state_dict"]  # RCAverage: "model." keys
+    head = head_keys("basset", {"length": LENGTH, "n_tasks": 1, **SMALL})
+    copied = setup.core.state_dict()
+    assert all(
+        torch.equal(copied[key], stored[f"model.{key}"]) for key in copied if key not in head
+    )
+    assert all(torch.equal(copied[key], fresh[key]) and copied[key].shape[0] == 1 for key in head)
+    assert report["head_reinitialised"] is True and report["tasks"] == ["toy", "random"]
+
+
 def test_body_learning_rate_factor_makes_two_groups(source):
     setup, _, _, _ = setup_from(source, n_tasks=1, body_lr_factor=0.1)
     assert [group["lr"] for group in setup.optimizer.param_groups] == pytest.approx([2e-3, 2e-2])
