@@ -1,4 +1,4 @@
-"""Fine-tuning: start a network from another model's weights (``finetune`` config section).
+"""Fine-tuning: start a network from another model's weights (``datasets.<name>.finetune``).
 
 ``start_from_source`` loads the source ``model.pt``, checks that it is the same model with the
 same hyperparameters (all but the task count), copies its weights into the new model (all of
@@ -44,7 +44,7 @@ _CONV_MODULES = (nn.Conv1d, nn.BatchNorm1d)
 
 @dataclass(frozen=True)
 class Finetune:
-    """Where a model starts from, and how it is fine-tuned (one ``finetune`` entry).
+    """Where a model starts from, and how it is fine-tuned (a dataset's ``finetune`` entry).
 
     Parameters
     ----------

@@ -12,7 +12,7 @@ validation loss (``val_loss``), which also drives early stopping. The pieces:
 - ``resume``: the ``checkpoint.pt`` written after every epoch and resumed after a crash;
 - ``monitor``: best epoch and early stop, history, TensorBoard, progress bar, the report;
 - ``kmer_fit``: ``kmer_baseline``, fitted in one pass and written the same way;
-- ``finetune``: a network started from another model's weights (``finetune`` config section).
+- ``finetune``: a network started from another model's weights (``datasets.<name>.finetune``).
 
 The kept model's validation logits fit a calibration per task (``peakcnn.models.calibration``),
 stored in ``model.pt`` and reported in ``train.json``: every consumer reads it from there.
@@ -147,7 +147,7 @@ def train_model(
     outputs = Outputs(model_path, history_path, report_path)
     plan = Finetune(**finetune, val_path=val_path) if finetune else None
     if plan is not None and is_kmer_baseline(model):
-        raise ValueError(f"finetune: {model} has no weights to start from another model's")
+        raise ValueError(f"finetune: {model} has no network weights; fine-tune a network")
     if is_kmer_baseline(model):  # k-mer counts hardly move with a shift: central windows
         centred = data.train["x"][:, :, data.margin : data.margin + data.length]
         report = fit_kmer(
