@@ -246,7 +246,65 @@ def get_train_params(wildcards):
     if wildcards.seedtag:
         train["seed"] = int(wildcards.seedtag.removeprefix("-seed"))
     train["architecture"] = get_architecture(wildcards.model)
+    entry = finetune_entry(wildcards.dataset, wildcards.model)
+    if entry is not None:  # only then: runs from scratch keep their params
+        train["finetune"] = {
+            key: entry[key] for key in FINETUNE_SETTINGS if key in entry
+        }
     return json.dumps(train, sort_keys=True)
+
+
+# --- fine-tuning (datasets.<name>.finetune; peakcnn.training.finetune) ----------------------
+# The Finetune settings a fine-tuned run's training gets in its params; the files in its inputs.
+FINETUNE_SETTINGS = ("freeze", "freeze_epochs", "body_lr_factor", "allow_overlap")
+
+
+def finetune_entry(run, model):
+    """The ``finetune`` entry of a run's dataset when it starts ``model``, else None."""
+    entry = config["datasets"][base_dataset(run)].get("finetune")
+    return entry if entry and entry.get("model", "basset") == model else None
+
+
+def check_finetune_entries():
+    """Stop on a ``finetune`` entry naming no other dataset or a model that is not trained."""
+    for name, dataset in config["datasets"].items():
+        entry = dataset.get("finetune") or {}
+        where = f"datasets.{name}.finetune"
+        if entry.get("dataset") in (name, None) and "path" not in entry and entry:
+            raise ValueError(
+                f"{where}: dataset must name another dataset of the config"
+            )
+        if "dataset" in entry and entry["dataset"] not in config["datasets"]:
+            raise ValueError(
+                f"{where}: dataset {entry['dataset']!r} is not one of {DATASETS}; add it"
+            )
+        if entry and entry.get("model", "basset") not in MODELS:
+            raise ValueError(
+                f"{where}: model {entry['model']!r} is not one of models {MODELS}"
+            )
+
+
+check_finetune_entries()
+
+
+def get_finetune_inputs(wildcards):
+    """Input function (unpacked): a fine-tuned run's source ``model.pt``, the source's
+    training split (leak check, when the source is a dataset of this workflow; the same fold)
+    and the run's own test split; none for a run trained from scratch.
+    """
+    entry = finetune_entry(wildcards.dataset, wildcards.model)
+    if entry is None:
+        return {}
+    inputs = {"test": f"results/{wildcards.dataset}/dataset/test.npz"}
+    if "path" in entry:
+        return {**inputs, "source_model": entry["path"]}
+    fold = wildcards.dataset.partition("/")[2]
+    source = f"{entry['dataset']}/{fold}" if fold else entry["dataset"]
+    return {
+        **inputs,
+        "source_model": f"results/{source}/models/{wildcards.model}/model.pt",
+        "source_train": f"results/{source}/dataset/train.npz",
+    }
 
 
 def get_run_files(name):

@@ -4,9 +4,12 @@ rule train_model:
     The first seed writes to ``models/{model}/``, further seeds (``train.seeds``) to
     ``models/{model}-seed<N>/``. Resumable: ``checkpoint.pt`` beside ``model.pt`` (not an
     output) is written every epoch and removed at the end; TensorBoard event files go to
-    ``tensorboard/`` beside it.
+    ``tensorboard/`` beside it. A dataset with ``finetune`` starts its model from the source's
+    ``model.pt`` (an input: a changed source retrains it), checked against the windows the
+    source trained on (``peakcnn.training.finetune``).
     """
     input:
+        unpack(get_finetune_inputs),
         train=rules.build_dataset.output.train,
         val=rules.build_dataset.output.val,
         code=script_code("train_model"),

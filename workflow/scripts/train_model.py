@@ -10,6 +10,10 @@ from peakcnn.logs import log_to_file
 from peakcnn.training.train import train_model
 
 log_to_file(snakemake.log[0])
+settings = json.loads(snakemake.params.cfg)
+finetune = settings.pop("finetune", None)
+if finetune is not None:  # the source and the splits it must not have trained on
+    finetune.update(source=snakemake.input.source_model, test_path=snakemake.input.test)
 train_model(
     train_path=snakemake.input.train,
     val_path=snakemake.input.val,
@@ -18,5 +22,6 @@ train_model(
     report_path=snakemake.output.report,
     model=snakemake.wildcards.model,
     threads=snakemake.threads,
-    **json.loads(snakemake.params.cfg),
+    finetune=finetune,
+    **settings,
 )

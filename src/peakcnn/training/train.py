@@ -11,7 +11,8 @@ validation loss (``val_loss``), which also drives early stopping. The pieces:
 - ``loop``: one epoch of steps on uint8 data, validation metrics, the shift-margin check;
 - ``resume``: the ``checkpoint.pt`` written after every epoch and resumed after a crash;
 - ``monitor``: best epoch and early stop, history, TensorBoard, progress bar, the report;
-- ``kmer_fit``: ``kmer_baseline``, fitted in one pass and written the same way.
+- ``kmer_fit``: ``kmer_baseline``, fitted in one pass and written the same way;
+- ``finetune``: a network started from another model's weights (``datasets.<name>.finetune``).
 
 The kept model's validation logits fit a calibration per task (``peakcnn.models.calibration``),
 stored in ``model.pt`` and reported in ``train.json``: every consumer reads it from there.
@@ -34,6 +35,7 @@ from peakcnn.models.checkpoint import save_checkpoint
 from peakcnn.models.inference import predict_logits
 from peakcnn.models.registry import explainer_for, is_kmer_baseline
 from peakcnn.training.config import TrainConfig, resolve_architecture
+from peakcnn.training.finetune import Finetune, set_frozen, start_from_source
 from peakcnn.training.inputs import (
     DeviceSplits,
     TrainingData,
@@ -97,6 +99,7 @@ def train_model(
     model: str = "basset",
     threads: int = 1,
     resume: bool = True,
+    finetune: dict | None = None,
     **settings: object,
 ) -> dict:
     """Train a model with BCE loss, keep the epoch with the best ``train.monitor`` value.
@@ -118,6 +121,9 @@ def train_model(
         CPU threads for torch.
     resume : bool, default True
         Resume from a matching ``checkpoint.pt`` beside ``model_path`` when one is there.
+    finetune : dict, optional
+        Start from another model's weights: ``Finetune``'s fields (``source``, ``test_path``,
+        ``freeze``, ...); None trains from scratch.
     **settings
         The ``train`` config section (``TrainConfig``; its keys, e.g. ``compile``).
 
@@ -139,6 +145,9 @@ def train_model(
     architecture = resolve_architecture(model, config.architecture)
     header = report_header(model, config, data, device)
     outputs = Outputs(model_path, history_path, report_path)
+    plan = Finetune(**finetune, val_path=val_path) if finetune else None
+    if plan is not None and is_kmer_baseline(model):
+        raise ValueError(f"finetune: {model} has no network weights; fine-tune a network")
     if is_kmer_baseline(model):  # k-mer counts hardly move with a shift: central windows
         centred = data.train["x"][:, :, data.margin : data.margin + data.length]
         report = fit_kmer(
@@ -166,20 +175,27 @@ def train_model(
         outputs,
         device,
         generator,
-        fingerprint=run_fingerprint(train_path, val_path, outputs, model, config),
+        fingerprint=run_fingerprint(train_path, val_path, outputs, model, config, plan),
         resume=resume,
+        finetune=plan,
     )
 
 
 def run_fingerprint(
-    train_path: str, val_path: str, outputs: Outputs, model: str, config: TrainConfig
+    train_path: str,
+    val_path: str,
+    outputs: Outputs,
+    model: str,
+    config: TrainConfig,
+    finetune: Finetune | None = None,
 ) -> str:
     """Fingerprint a checkpoint must carry to be resumed: settings, paths, the splits' contents.
 
     The settings are every argument of ``train_model`` but ``threads``, ``resume`` and
     ``calibration``, under their config keys, so that a checkpoint keeps resuming across
-    versions.
+    versions; a fine-tuned run adds its ``finetune`` settings (with the source's sha256).
     """
+    extra = {"finetune": finetune.settings()} if finetune is not None else {}
     settings = {
         "train_path": train_path,
         "val_path": val_path,
@@ -188,6 +204,7 @@ def run_fingerprint(
         "report_path": outputs.report,
         "model": model,
         **config.resumable_settings(),
+        **extra,
     }
     return fingerprint(settings, train_path, val_path)
 
@@ -204,8 +221,11 @@ def train_network(
     *,
     fingerprint: str,
     resume: bool,
+    finetune: Finetune | None = None,
 ) -> dict:
     """Train a network epoch by epoch (resuming when it can), then write its outputs.
+
+    With ``finetune`` the network starts from the source's weights (``start_from_source``).
 
     Returns
     -------
@@ -222,6 +242,7 @@ def train_network(
         pos_weight=data.pos_weight,
         device=device,
     )
+    frozen, init_from = fine_tune(finetune, setup, (name, hyperparameters), config, steps)
     logger.info(
         "training %s on %s (amp %s, compile %s): %d train, %d val windows, %d parameters",
         name,
@@ -244,6 +265,8 @@ def train_network(
     for epoch in range(resumed_from + 1, config.epochs + 1):
         if best.should_stop(epoch):
             break
+        if frozen:
+            set_frozen(setup.core, frozen, epoch, finetune.freeze_epochs)
         row = run_epoch(setup, splits, config, generator, epoch, device)
         history.append(row)
         log_scalars(writer, row, EPOCH_SCALARS, epoch)
@@ -263,7 +286,18 @@ def train_network(
         writer.close()
     best.log_early_stop(history[-1]["epoch"] if history else 0, config.epochs)
     run = {"name": name, "hyperparameters": hyperparameters, "resumed_from": resumed_from}
+    if init_from is not None:
+        run["init_from"] = init_from
     return finish_training(setup, splits, config, header, outputs, history, best, run, device)
+
+
+def fine_tune(
+    finetune: Finetune | None, setup: TrainingSetup, run: tuple, config: TrainConfig, steps: int
+) -> tuple[set[str], dict | None]:
+    """Start a fine-tuned run from its source: (parameters frozen at first, ``init_from``)."""
+    if finetune is None:
+        return set(), None
+    return start_from_source(finetune, setup, run, config, steps_per_epoch=steps)
 
 
 def run_epoch(
@@ -357,6 +391,8 @@ def finish_training(
         parameters=_parameters(setup),
         calibration=calibration,
     )
+    if "init_from" in run:
+        report["init_from"] = run["init_from"]
     write_json(outputs.report, report)
     outputs.checkpoint.unlink(missing_ok=True)
     logger.info(
