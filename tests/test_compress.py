@@ -18,12 +18,15 @@ from peakcnn.cli.main import main
 from peakcnn.compress.common import load_splits
 from peakcnn.compress.distil import distil_model
 from peakcnn.compress.prune import count_parameters, prune_model, prune_network
-from peakcnn.compress.quantize import is_quantized, quantize_model
+from peakcnn.compress.quantize import is_quantized, quantize_model, quantize_network
 from peakcnn.data.splitfile import save_split
+from peakcnn.errors import InputError
 from peakcnn.evaluation.metrics import auroc
 from peakcnn.interpret.deeplift import contributions
 from peakcnn.interpret.shap_values import make_references
 from peakcnn.models.checkpoint import load_checkpoint
+from peakcnn.models.layers import RCAverage
+from peakcnn.models.registry import build_model
 from peakcnn.training.train import train_model
 
 REPO_SRC = Path(__file__).resolve().parents[1] / "src"
@@ -111,6 +114,21 @@ def test_int8_model_loads_agrees_with_float_and_is_smaller(run, tmp_path):
     assert auroc(run["splits"].y["test"][:, 0], int8) > 0.95
 
 
+def test_int8_keeps_strand_averaging_and_refuses_non_basset_models(run):
+    model = RCAverage(load_checkpoint(str(run["model"])))
+    int8 = quantize_network(model, run["splits"].x["train"][:256])
+    assert isinstance(int8, RCAverage)
+    x = torch.from_numpy(run["splits"].x["test"]).float()
+    with torch.no_grad():
+        exact, approx = model(x)[:, 0].numpy(), int8(x)[:, 0].numpy()
+        flipped = int8(x.flip(1, 2))[:, 0].numpy()
+    assert np.abs(approx - exact).max() <= QUANT_TOLERANCE * (exact.max() - exact.min())
+    np.testing.assert_allclose(flipped, approx, atol=1e-5)  # same on both strands
+    hybrid = build_model("hybrid", length=LENGTH, n_tasks=1)
+    with pytest.raises(InputError, match="only Basset-style"):
+        quantize_network(hybrid, run["splits"].x["train"][:8])
+
+
 def test_pruning_at_zero_sparsity_rebuilds_the_same_network(run):
     model = load_checkpoint(str(run["model"]))
     hyper = torch.load(run["model"], weights_only=True)["hyperparameters"]
@@ -181,6 +199,17 @@ def test_compress_command_writes_every_model_and_the_benchmark(run, tmp_path):
     assert (out / "compress.png").read_bytes()[:4] == b"\x89PNG"
     for model in ("int8/model.ts", "pruned-0.5/model.pt", "distilled/model.pt"):
         assert load_model(str(out / model)).length == LENGTH
+    fasta = tmp_path / "query.fa"
+    motif = "A" * 47 + "CACGTG" + "A" * 47
+    fasta.write_text(f">motif\n{motif}\n>plain\n{'A' * LENGTH}\n")
+    scores = tmp_path / "scores.tsv"
+    assert (
+        main(["predict", str(out / "int8/model.ts"), "--fasta", str(fasta), "-o", str(scores)]) == 0
+    )
+    predicted = pd.read_csv(scores, sep="\t")
+    assert len(predicted) == 2
+    logit = predicted.filter(like="logit").iloc[:, 0]
+    assert logit.iloc[0] > logit.iloc[1]
 
 
 def test_compress_refuses_a_dataset_without_test_split(run, tmp_path, capsys):

@@ -37,6 +37,8 @@ logger = logging.getLogger(__name__)
 
 #: Extra file of the TorchScript archive that marks a quantized, inference-only model.
 QUANTIZED_KEY = "peakcnn.quantized.json"
+#: Training windows the activation ranges are calibrated on, at most (a seeded random subset).
+CALIBRATION_WINDOWS = 2048
 #: Backends tried in order (the first that this torch build supports is used).
 BACKENDS = ("x86", "fbgemm", "qnnpack")
 
@@ -140,7 +142,13 @@ def quantize_network(
 
 
 def quantize_model(
-    loaded: LoadedModel, calibration: np.ndarray, path: str, check: np.ndarray | None = None
+    loaded: LoadedModel,
+    calibration: np.ndarray,
+    path: str,
+    check: np.ndarray | None = None,
+    *,
+    max_windows: int = CALIBRATION_WINDOWS,
+    seed: int = 0,
 ) -> dict:
     """Quantize a loaded checkpoint to int8 and write it as TorchScript with its metadata.
 
@@ -154,6 +162,8 @@ def quantize_model(
         The ``.ts`` file to write.
     check : numpy.ndarray of uint8, optional
         Windows on which the int8 and float logits are compared (default: ``calibration``).
+    max_windows, seed : int
+        At most ``max_windows`` of the calibration windows are used, drawn with ``seed``.
 
     Returns
     -------
@@ -163,6 +173,9 @@ def quantize_model(
     """
     if loaded.kind != "checkpoint":
         raise InputError(f"is a {loaded.kind} file; quantize the run's model.pt", loaded.source)
+    if len(calibration) > max_windows:
+        rows = np.random.default_rng(seed).choice(len(calibration), max_windows, replace=False)
+        calibration = calibration[np.sort(rows)]
     network = quantize_network(loaded.network.cpu(), calibration, loaded.source)
     metadata = copy.deepcopy(loaded.metadata)
     metadata.hyperparameters = {

@@ -105,7 +105,7 @@ def compress_run(
         target = folder / "int8" / "model.ts"
         target.parent.mkdir(exist_ok=True)
         report["quantize"] = quantize_model(
-            original, splits.x["train"], str(target), splits.x["val"]
+            original, splits.x["train"], str(target), splits.x["val"], seed=seed
         )
         candidates.append(Candidate("int8", str(target), "quantize", "int8"))
     if "prune" in methods:
