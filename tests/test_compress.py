@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +13,7 @@ from scipy.stats import spearmanr
 from peakcnn.apply.loading import load_model
 from peakcnn.cli.main import main
 from peakcnn.compress.common import load_splits
-from peakcnn.compress.distil import distil_model
+from peakcnn.compress.distil import distil_model, teacher_logits
 from peakcnn.compress.prune import count_parameters, prune_model, prune_network
 from peakcnn.compress.quantize import is_quantized, quantize_model, quantize_network
 from peakcnn.data.splitfile import save_split
@@ -24,12 +21,11 @@ from peakcnn.errors import InputError
 from peakcnn.evaluation.metrics import auroc
 from peakcnn.interpret.deeplift import contributions
 from peakcnn.interpret.shap_values import make_references
-from peakcnn.models.checkpoint import load_checkpoint
+from peakcnn.models.checkpoint import load_checkpoint, save_checkpoint
 from peakcnn.models.layers import RCAverage
 from peakcnn.models.registry import build_model
 from peakcnn.training.train import train_model
 
-REPO_SRC = Path(__file__).resolve().parents[1] / "src"
 LENGTH = 100
 ARCHITECTURE = {
     "filters": [32, 32, 32],
@@ -177,6 +173,17 @@ def test_distilled_student_learns_the_teacher(run, tmp_path):
     assert auroc(run["splits"].y["test"][:, 0], mine) > 0.9
 
 
+def test_an_ensemble_teacher_averages_and_refuses_other_windows(run, tmp_path):
+    teacher = load_model(str(run["model"]))
+    x = run["splits"].x["val"][:16]
+    np.testing.assert_allclose(teacher_logits([teacher, teacher], x), teacher.logits(x))
+    other = tmp_path / "other.pt"
+    hyper = {"length": LENGTH + 20, "n_tasks": 1, **ARCHITECTURE}
+    save_checkpoint(str(other), build_model("basset", **hyper), "basset", hyper)
+    with pytest.raises(InputError, match="same windows and tasks"):
+        teacher_logits([teacher, load_model(str(other))], x)
+
+
 def test_compress_command_writes_every_model_and_the_benchmark(run, tmp_path):
     out = tmp_path / "out"
     args = ["compress", str(run["model"].parent), "--dataset", str(run["dataset"]), "-o", str(out)]
@@ -222,11 +229,9 @@ def test_compress_refuses_a_dataset_without_test_split(run, tmp_path, capsys):
     assert not out.exists()
 
 
-def test_compress_has_help():
-    result = subprocess.run(
-        [sys.executable, "-m", "peakcnn.cli.main", "compress", "--help"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO_SRC)},
-    )
-    assert result.returncode == 0 and "--sparsity" in result.stdout
+def test_compress_has_help(capsys):
+    with pytest.raises(SystemExit) as leaving:
+        main(["compress", "--help"])
+    assert leaving.value.code == 0
+    text = capsys.readouterr().out
+    assert "usage: peakcnn compress" in text and "--sparsity" in text and "--teacher" in text
