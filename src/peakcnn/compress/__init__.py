@@ -1,0 +1,1 @@
+"""Smaller, faster models: int8 quantization, structured pruning, distillation, benchmarks."""
