@@ -20,7 +20,7 @@ from peakcnn.data.splitfile import save_split
 from peakcnn.errors import InputError
 from peakcnn.evaluation.metrics import auroc
 from peakcnn.interpret.deeplift import contributions
-from peakcnn.interpret.shap_values import make_references
+from peakcnn.interpret.shap_values import make_references, resolve_explainer
 from peakcnn.models.checkpoint import load_checkpoint, save_checkpoint
 from peakcnn.models.layers import RCAverage
 from peakcnn.models.registry import build_model
@@ -108,6 +108,8 @@ def test_int8_model_loads_agrees_with_float_and_is_smaller(run, tmp_path):
     assert report["max_abs_diff"] <= QUANT_TOLERANCE * spread and report["spearman"] > 0.99
     assert path.stat().st_size < run["model"].stat().st_size
     assert auroc(run["splits"].y["test"][:, 0], int8) > 0.95
+    with pytest.raises(InputError, match="for inference only; explain the float model.pt"):
+        resolve_explainer(str(path))
 
 
 def test_int8_keeps_strand_averaging_and_refuses_non_basset_models(run):

@@ -361,6 +361,20 @@ def project(values: np.ndarray, x: np.ndarray) -> np.ndarray:
     return (values.sum(axis=1, keepdims=True) * x).astype(np.float32)
 
 
+def read_checkpoint(model_path: str) -> dict:
+    """Read a model.pt checkpoint; an exported or int8 TorchScript file is refused with the fix."""
+    try:
+        return torch.load(model_path, map_location="cpu", weights_only=True)
+    except RuntimeError as error:
+        if "TorchScript" not in str(error):
+            raise
+        raise InputError(
+            "a TorchScript model (an export, or an int8 model of peakcnn compress) is for "
+            "inference only; explain the float model.pt it was made from",
+            path=model_path,
+        ) from None
+
+
 def resolve_explainer(model_path: str, explainer: str = "auto") -> str:
     """Return the SHAP explainer to use for a checkpoint.
 
@@ -382,7 +396,7 @@ def resolve_explainer(model_path: str, explainer: str = "auto") -> str:
         For an unknown name, or a model that SHAP cannot explain (e.g. the k-mer baseline).
     """
     if explainer == "auto":
-        checkpoint = torch.load(model_path, map_location="cpu", weights_only=True)
+        checkpoint = read_checkpoint(model_path)
         if "explainer" not in checkpoint:
             return EXPLAINER
         explainer = checkpoint["explainer"]
