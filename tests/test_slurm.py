@@ -236,8 +236,8 @@ def test_slurm_results_match_a_local_run(slurm_run, tiny_run):
 def without_model(tiny_run: Path, folder: Path) -> Path:
     """A copy of the finished tiny run with the model removed: only train_model is left to run.
 
-    Run it on the original's Snakefile: the library inputs are absolute paths, so the copy's
-    own Snakefile would rerun every stage that lists them.
+    The copy is run with its own Snakefile: the library inputs are recorded relative to the
+    project, so a copied project is as finished as the original.
     """
     workdir = folder / "run"
     shutil.copytree(tiny_run, workdir, symlinks=True)
@@ -253,9 +253,7 @@ def test_gpu_profile_requests_a_gpu_and_runs(cluster, tiny_run, tmp_path):
         skip_or_fail("no GPU gres: start the cluster with LOCAL_SLURM_FAKE_GPUS=1")
     workdir = without_model(tiny_run, tmp_path)
     try:
-        result, seconds = run_on_slurm(
-            workdir, "slurm-gpu", MODEL, limit=300, snakefile=tiny_run / "Snakefile"
-        )
+        result, seconds = run_on_slurm(workdir, "slurm-gpu", MODEL, limit=300)
     finally:
         cancel_jobs_in(workdir)
     assert result.returncode == 0, f"rc {result.returncode} after {seconds:.0f} s\n{tail(result)}"
@@ -282,7 +280,6 @@ def test_gpu_request_the_cluster_cannot_meet_fails_fast(cluster, tiny_run, tmp_p
             "--set-resources",
             too_many,
             limit=180,
-            snakefile=tiny_run / "Snakefile",
         )
     finally:
         cancel_jobs_in(workdir)

@@ -321,8 +321,7 @@ def test_progress_bar_on_a_terminal_only(tiny_run, tmp_path):
     workdir = tmp_path / "run"  # a copy: the shared run keeps its model
     shutil.copytree(tiny_run, workdir, symlinks=True)
     args = ("results/tiny/models/basset/model.pt", "--forcerun", "train_model")
-    # the original's Snakefile: its library inputs are the original's (absolute) paths
-    command = snakemake_command(workdir, *args, snakefile=tiny_run / "Snakefile")
+    command = snakemake_command(workdir, *args)
     code, shown = run_in_terminal(command)
     assert code == 0, shown[-3000:]
     bars = re.findall(r"epoch (\d)/6:\s+\d+%\|.*?\| \d+/\d+ \[", shown)
@@ -330,7 +329,7 @@ def test_progress_bar_on_a_terminal_only(tiny_run, tmp_path):
     log = (workdir / "logs/train_model/tiny/basset.log").read_text()
     assert len(re.findall(r"INFO peakcnn.training.train: epoch \d: train loss", log)) == 6
     assert "%|" not in log  # the log keeps one line per epoch, no bar
-    piped = snakemake(workdir, *args, snakefile=tiny_run / "Snakefile")
+    piped = snakemake(workdir, *args)
     assert piped.returncode == 0, piped.stderr[-3000:]
     assert "epoch 1/6" not in piped.stdout + piped.stderr
     assert "%|" not in piped.stdout + piped.stderr
