@@ -16,6 +16,7 @@ from peakcnn.compress.common import load_splits
 from peakcnn.compress.distil import distil_model, teacher_logits
 from peakcnn.compress.prune import count_parameters, prune_model, prune_network
 from peakcnn.compress.quantize import is_quantized, quantize_model, quantize_network
+from peakcnn.compress.run import scaled_student
 from peakcnn.data.splitfile import save_split
 from peakcnn.errors import InputError
 from peakcnn.evaluation.metrics import auroc
@@ -237,3 +238,10 @@ def test_compress_has_help(capsys):
     assert leaving.value.code == 0
     text = capsys.readouterr().out
     assert "usage: peakcnn compress" in text and "--sparsity" in text and "--teacher" in text
+
+
+def test_a_student_of_a_default_basset_is_scaled_from_the_defaults():
+    # model.pt of a default basset lists no sizes: the student halves the default widths
+    student = scaled_student({"length": 800, "n_tasks": 1}, 0.5)
+    assert student == {"filters": [32, 64, 64], "dense": [128, 32]}
+    assert scaled_student({"filters": [8, 8, 8], "kernels": [5, 3, 3]}, 0.5)["filters"] == [4, 4, 4]

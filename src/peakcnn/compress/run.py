@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 from pathlib import Path
@@ -24,6 +25,7 @@ from peakcnn.compress.prune import prune_model
 from peakcnn.compress.quantize import quantize_model
 from peakcnn.errors import InputError
 from peakcnn.io import write_json
+from peakcnn.models.basset import Basset
 
 logger = logging.getLogger(__name__)
 
@@ -32,11 +34,19 @@ METHODS = ("quantize", "prune", "distil")
 
 
 def scaled_student(hyperparameters: dict, scale: float) -> dict:
-    """Return a Basset's size arguments with its filters and dense units times ``scale`` (>= 1)."""
+    """Return a Basset's size arguments with its filters and dense units times ``scale`` (>= 1).
+
+    Sizes the checkpoint does not list are the Basset defaults it was built with.
+    """
+    defaults = {
+        name: parameter.default
+        for name, parameter in inspect.signature(Basset.__init__).parameters.items()
+        if parameter.default is not inspect.Parameter.empty
+    }
     sizes = {}
     for key in ("filters", "dense"):
-        if key in hyperparameters:
-            sizes[key] = [max(1, math.ceil(n * scale)) for n in hyperparameters[key]]
+        widths = hyperparameters.get(key, defaults[key])
+        sizes[key] = [max(1, math.ceil(n * scale)) for n in widths]
     keep = ("kernels", "pools", "conv_dropout", "dense_dropout", "rc_average")
     return {**{k: v for k, v in hyperparameters.items() if k in keep}, **sizes}
 
