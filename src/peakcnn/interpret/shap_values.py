@@ -27,6 +27,7 @@ from peakcnn.errors import InputError
 from peakcnn.interpret.deeplift import contributions
 from peakcnn.logs import progress
 from peakcnn.models.catalog import DEEP_EXPLAINER, GRADIENT_EXPLAINER
+from peakcnn.models.checkpoint import read_checkpoint
 from peakcnn.models.inference import predict_logits
 
 EXPLAINER = DEEP_EXPLAINER
@@ -359,20 +360,6 @@ def project(values: np.ndarray, x: np.ndarray) -> np.ndarray:
         float32 (n, 4, L), non-zero only on the observed base.
     """
     return (values.sum(axis=1, keepdims=True) * x).astype(np.float32)
-
-
-def read_checkpoint(model_path: str) -> dict:
-    """Read a model.pt checkpoint; an exported or int8 TorchScript file is refused with the fix."""
-    try:
-        return torch.load(model_path, map_location="cpu", weights_only=True)
-    except RuntimeError as error:
-        if "TorchScript" not in str(error):
-            raise
-        raise InputError(
-            "a TorchScript model (an export, or an int8 model of peakcnn compress) is for "
-            "inference only; explain the float model.pt it was made from",
-            path=model_path,
-        ) from None
 
 
 def resolve_explainer(model_path: str, explainer: str = "auto") -> str:

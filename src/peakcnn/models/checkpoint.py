@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from peakcnn.errors import InputError
 from peakcnn.models.registry import build_model
 
 
@@ -43,6 +44,33 @@ def save_checkpoint(
     )
 
 
+def read_checkpoint(path: str, device: torch.device | str = "cpu") -> dict:
+    """Read a checkpoint's dict; an exported or int8 TorchScript file is refused with the fix.
+
+    Raises
+    ------
+    InputError
+        If ``path`` is a TorchScript archive (inference only) rather than a ``model.pt``.
+    """
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except RuntimeError as error:
+        if "TorchScript" not in str(error):
+            raise
+        raise InputError(
+            "a TorchScript model (an export, or an int8 model of peakcnn compress) is for "
+            "inference only; explain the float model.pt it was made from",
+            path=path,
+        ) from None
+
+
+def model_from_checkpoint(checkpoint: dict, device: torch.device | str = "cpu") -> nn.Module:
+    """Rebuild the model of a checkpoint dict (``read_checkpoint``), in eval mode on ``device``."""
+    model = build_model(checkpoint["name"], **checkpoint["hyperparameters"])
+    model.load_state_dict(checkpoint["state_dict"])
+    return model.to(device).eval()
+
+
 def load_checkpoint(path: str, device: torch.device | str = "cpu") -> nn.Module:
     """Rebuild a model from a checkpoint written by ``save_checkpoint``, in eval mode.
 
@@ -57,7 +85,4 @@ def load_checkpoint(path: str, device: torch.device | str = "cpu") -> nn.Module:
     -------
     torch.nn.Module
     """
-    checkpoint = torch.load(path, map_location=device, weights_only=True)
-    model = build_model(checkpoint["name"], **checkpoint["hyperparameters"])
-    model.load_state_dict(checkpoint["state_dict"])
-    return model.to(device).eval()
+    return model_from_checkpoint(read_checkpoint(path, device), device)

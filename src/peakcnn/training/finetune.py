@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from peakcnn.errors import InputError
-from peakcnn.models.checkpoint import load_checkpoint
+from peakcnn.models.checkpoint import model_from_checkpoint, read_checkpoint
 from peakcnn.models.layers import RCAverage
 from peakcnn.models.registry import build_model
 from peakcnn.training.optim import TrainingSetup, make_scheduler
@@ -98,8 +98,8 @@ def read_source(path: str) -> tuple[str, dict, nn.Module]:
     """Read a source ``model.pt``: its model name, hyperparameters and core network (CPU)."""
     if not Path(path).is_file():
         raise InputError(f"finetune: source model {path} does not exist; train it first")
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    module = load_checkpoint(path)
+    checkpoint = read_checkpoint(path)
+    module = model_from_checkpoint(checkpoint)
     core = module.model if isinstance(module, RCAverage) else module
     return checkpoint["name"], checkpoint["hyperparameters"], core
 
