@@ -22,6 +22,7 @@ from peakcnn.errors import InputError
 from peakcnn.evaluation.metrics import auroc
 from peakcnn.interpret.deeplift import contributions
 from peakcnn.interpret.shap_values import make_references, resolve_explainer
+from peakcnn.models.calibration import fit_calibration
 from peakcnn.models.checkpoint import load_checkpoint, save_checkpoint
 from peakcnn.models.layers import RCAverage
 from peakcnn.models.registry import build_model
@@ -245,3 +246,42 @@ def test_a_student_of_a_default_basset_is_scaled_from_the_defaults():
     student = scaled_student({"length": 800, "n_tasks": 1}, 0.5)
     assert student == {"filters": [32, 64, 64], "dense": [128, 32]}
     assert scaled_student({"filters": [8, 8, 8], "kernels": [5, 3, 3]}, 0.5)["filters"] == [4, 4, 4]
+
+
+@pytest.mark.parametrize("method", ["prune", "distil"])
+def test_a_compressed_model_stands_alone_with_tasks_and_its_own_calibration(run, tmp_path, method):
+    # Copied out of any run folder, the model still names its task, calibrates its own logits
+    # (refitted on validation, not the original's) and knows its validation thresholds.
+    original = load_model(str(run["model"]))
+    made = tmp_path / "made.pt"
+    if method == "prune":
+        report = prune_model(original, run["splits"], 0.5, str(made), epochs=1)
+    else:
+        sizes = {"filters": [8, 8, 8], "dense": [16]}
+        report = distil_model([original], run["splits"], str(made), student_hyperparameters=sizes)
+    alone = tmp_path / "elsewhere" / "model.pt"
+    alone.parent.mkdir()
+    alone.write_bytes(made.read_bytes())
+    loaded = load_model(str(alone))
+    assert loaded.tasks == ["toy"] and original.tasks == ["toy"]
+    stored = torch.load(alone, weights_only=True)["calibration"]
+    assert (
+        stored["method"]
+        == "platt"
+        == torch.load(run["model"], weights_only=True)["calibration"]["method"]
+    )
+    assert loaded.metadata.temperatures == report["calibration"]["temperature"]
+    assert loaded.metadata.temperatures != original.metadata.temperatures
+    val_logits = loaded.logits(run["splits"].x["val"])
+    refit = fit_calibration(val_logits, run["splits"].y["val"], "platt")
+    np.testing.assert_allclose(loaded.metadata.temperatures, refit["temperature"], rtol=1e-6)
+    np.testing.assert_allclose(loaded.metadata.biases, refit["bias"], rtol=1e-6, atol=1e-9)
+    assert loaded.metadata.thresholds == report["thresholds"] and 0 < report["thresholds"][0] < 1
+    fasta = tmp_path / "query.fa"
+    fasta.write_text(f">motif\n{'A' * 47}CACGTG{'A' * 47}\n>plain\n{'A' * LENGTH}\n")
+    scores = tmp_path / "scores.tsv"
+    assert main(["predict", str(alone), "--fasta", str(fasta), "-o", str(scores)]) == 0
+    predicted = pd.read_csv(scores, sep="\t")
+    expected = loaded.probabilities(predicted[["logit_toy"]].to_numpy())[:, 0]
+    np.testing.assert_allclose(predicted["probability_toy"], expected, rtol=1e-4, atol=1e-9)
+    assert not np.allclose(expected, 1 / (1 + np.exp(-predicted["logit_toy"])))

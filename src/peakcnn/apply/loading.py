@@ -233,6 +233,16 @@ def _task_names(split: Path | None, n_tasks: int) -> list[str]:
     return ["score"] if n_tasks == 1 else [f"task{t}" for t in range(n_tasks)]
 
 
+def _stored(checkpoint: dict, key: str, n_tasks: int) -> list | None:
+    """One value per task stored in a checkpoint (``tasks``, ``thresholds``), else None.
+
+    Models that stand alone outside a run folder carry them (``peakcnn.compress``); a run's
+    own ``model.pt`` has them beside it instead (its split files and ``metrics.json``).
+    """
+    values = checkpoint.get(key)
+    return list(values) if isinstance(values, list | tuple) and len(values) == n_tasks else None
+
+
 def _not_peakcnn(path: str, what: str) -> InputError:
     return InputError(
         f"{what}, not a peakcnn model; give the model.pt of a run (results/<dataset>/models/"
@@ -261,14 +271,16 @@ def _load_checkpoint_file(path: Path, device: torch.device, data_hash: bool) -> 
     network = network.to(device).eval()
     sidecars = run_files(path)
     n_tasks = int(hyperparameters.get("n_tasks", 1))
-    tasks = _task_names(sidecars.get("split"), n_tasks)
+    tasks = _stored(checkpoint, "tasks", n_tasks) or _task_names(sidecars.get("split"), n_tasks)
     calibration = calibration_of(checkpoint.get(CHECKPOINT_KEY), n_tasks, str(path))
     metadata = ModelMetadata(
         name=checkpoint["name"],
         length=int(hyperparameters["length"]),
         tasks=tasks,
         thresholds=(
-            thresholds_from_metrics(sidecars["metrics"], tasks) if "metrics" in sidecars else None
+            thresholds_from_metrics(sidecars["metrics"], tasks)
+            if "metrics" in sidecars
+            else _stored(checkpoint, "thresholds", n_tasks)
         ),
         temperatures=None if calibration is None else calibration[0].tolist(),
         biases=None if calibration is None else calibration[1].tolist(),

@@ -8,7 +8,8 @@ on the training windows are computed once; the student is trained with
 (``soft="bce"``), or with the mean squared error between the two logits in place of the second
 term (``soft="mse"``). The temperature ``T`` softens both; ``T²`` keeps the soft term's
 gradients on the scale of the hard term's. The epoch of best validation AUROC is kept, and the
-student is saved as a normal ``model.pt``.
+student is saved as a normal ``model.pt`` with its task names, a calibration refitted on its
+validation logits and thresholds (``peakcnn.compress.standalone``).
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from torch import nn
 from peakcnn.apply.loading import LoadedModel
 from peakcnn.compress.common import Splits, fit
 from peakcnn.compress.prune import count_parameters
+from peakcnn.compress.standalone import standalone_extras
 from peakcnn.errors import InputError
 from peakcnn.models.checkpoint import save_checkpoint
-from peakcnn.models.registry import build_model, explainer_for
+from peakcnn.models.registry import build_model
 
 #: Soft-target losses: on the tempered probabilities (bce) or on the raw logits (mse).
 SOFT_LOSSES = ("bce", "mse")
@@ -117,7 +119,8 @@ def distil_model(
     -------
     dict
         The student's name, hyperparameters and parameter count, the teachers', the best
-        epoch, its validation AUROC and the student-teacher logit correlation on validation.
+        epoch, its validation AUROC, the student-teacher logit correlation on validation, its
+        ``calibration`` and ``thresholds``.
     """
     if not teachers:
         raise InputError("distillation needs at least one teacher model")
@@ -133,7 +136,8 @@ def distil_model(
     targets = np.concatenate([splits.y["train"], soft_targets], axis=1)
     loss = DistillationLoss(alpha, temperature, soft)
     model, history = fit(model, splits, epochs, targets=targets, loss_fn=loss, lr=lr, seed=seed)
-    save_checkpoint(path, model, student, hyper, {"explainer": explainer_for(student)})
+    extras = standalone_extras(model, student, splits, first)
+    save_checkpoint(path, model, student, hyper, extras)
     best = max(history, key=lambda row: np.nan_to_num(row["val_auroc"], nan=-1.0))
     val_teacher = teacher_logits(teachers, splits.x["val"]).ravel()
     with torch.no_grad():
@@ -146,5 +150,7 @@ def distil_model(
         "best_epoch": best["epoch"],
         "val_auroc": best["val_auroc"],
         "val_logit_pearson": float(np.corrcoef(val_student, val_teacher)[0, 1]),
+        "calibration": extras["calibration"],
+        "thresholds": extras["thresholds"],
         "path": path,
     }

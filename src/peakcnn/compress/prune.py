@@ -8,7 +8,9 @@ conv layer's input channels and the first dense layer's input features (channel-
 the flatten) are cut to match, so the pruned model is genuinely smaller and faster, not a dense
 model full of zeros. A short fine-tune on the training windows (best epoch on validation)
 recovers the accuracy lost. The result is a normal ``model.pt`` with the new ``filters``
-hyperparameter: evaluation, SHAP and export take it unchanged.
+hyperparameter: evaluation, SHAP and export take it unchanged. It carries its task names, a
+calibration refitted on its validation logits and thresholds (``peakcnn.compress.standalone``),
+so it stands alone outside the run folder.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from torch import nn
 
 from peakcnn.apply.loading import LoadedModel
 from peakcnn.compress.common import Splits, basset_core, fit
+from peakcnn.compress.standalone import standalone_extras
 from peakcnn.errors import InputError
 from peakcnn.models.checkpoint import save_checkpoint
 from peakcnn.models.registry import build_model
@@ -138,7 +141,8 @@ def prune_model(
     -------
     dict
         ``sparsity``, ``filters`` before and after, parameter counts, validation AUROC right
-        after pruning and after fine-tuning, ``path``.
+        after pruning and after fine-tuning, the refitted ``calibration`` and ``thresholds``,
+        ``path``.
     """
     if loaded.kind != "checkpoint":
         raise InputError(f"is a {loaded.kind} file; prune the run's model.pt", loaded.source)
@@ -148,7 +152,8 @@ def prune_model(
         loaded.network, meta.name, meta.hyperparameters, sparsity, loaded.source
     )
     pruned, history = fit(pruned, splits, epochs, lr=lr, seed=seed)
-    save_checkpoint(path, pruned, meta.name, hyper, _extras(loaded))
+    extras = standalone_extras(pruned, meta.name, splits, loaded)
+    save_checkpoint(path, pruned, meta.name, hyper, extras)
     best = max(history, key=lambda row: np.nan_to_num(row["val_auroc"], nan=-1.0))
     return {
         "sparsity": sparsity,
@@ -159,12 +164,7 @@ def prune_model(
         "val_auroc_pruned": history[0]["val_auroc"],
         "val_auroc_fine_tuned": best["val_auroc"],
         "best_epoch": best["epoch"],
+        "calibration": extras["calibration"],
+        "thresholds": extras["thresholds"],
         "path": path,
     }
-
-
-def _extras(loaded: LoadedModel) -> dict:
-    """Checkpoint extras carried over to a compressed model (the SHAP explainer)."""
-    from peakcnn.models.registry import explainer_for
-
-    return {"explainer": explainer_for(loaded.metadata.name)}
