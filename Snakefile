@@ -47,6 +47,7 @@ include: "workflow/rules/homology.smk"
 include: "workflow/rules/model.smk"
 include: "workflow/rules/interpret.smk"
 include: "workflow/rules/apply.smk"
+include: "workflow/rules/compress.smk"
 
 
 rule all:

@@ -215,7 +215,11 @@ def check_constraints(config: dict) -> None:
     InputError
         For the first constraint broken, naming both keys.
     """
-    rules = [*_window_and_split_rules(config), *_model_and_task_rules(config)]
+    rules = [
+        *_window_and_split_rules(config),
+        *_model_and_task_rules(config),
+        *_compress_rules(config),
+    ]
     for holds, message in rules:
         if not holds:
             raise InputError(message, WHERE)
@@ -289,6 +293,32 @@ def _model_and_task_rules(config: dict) -> list[tuple[bool, str]]:
                 task is None or task in tasks,
                 f"attribute.task {task!r} is not a peak set of dataset {name!r} (tasks "
                 f"{tasks}); name one of them or null (the first)",
+            )
+        )
+    return rules
+
+
+#: Models ``peakcnn compress`` takes: the Basset-style CNNs (``peakcnn.compress.common``).
+COMPRESSIBLE_MODELS = ("basset", "basset_paper")
+
+
+def _compress_rules(config: dict) -> list[tuple[bool, str]]:
+    """List (holds, message) of the constraints on the compress section."""
+    models, compress = config["models"], config["compress"]
+    rules = []
+    for name in compress["models"]:
+        rules.append(
+            (
+                name in models and name in COMPRESSIBLE_MODELS,
+                f"compress.models: {name!r} is not a trained Basset-style model; name one of "
+                f"{[m for m in models if m in COMPRESSIBLE_MODELS]} (of models {models})",
+            )
+        )
+    for teacher in compress["teachers"]:
+        rules.append(
+            (
+                teacher == "seeds" or teacher in models,
+                f"compress.teachers: {teacher!r} is neither `seeds` nor one of models {models}",
             )
         )
     return rules

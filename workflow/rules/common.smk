@@ -336,6 +336,7 @@ def get_final_outputs():
                     outputs.append(f"{attribution}/shap.npz")
                     outputs.append(f"{attribution}/motifs/matches.tsv")
             outputs += apply_outputs(run)  # workflow/rules/apply.smk
+            outputs += compress_targets(run)  # workflow/rules/compress.smk
     return outputs
 
 

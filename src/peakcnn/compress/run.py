@@ -157,3 +157,45 @@ def compress_run(
     report["table"] = table.to_dict(orient="records")
     write_json(str(folder / "compress.json"), report)
     return report
+
+
+def compress_from_settings(model: str, dataset: str, out: str, settings: dict, teachers=()) -> dict:
+    """Run ``compress_run`` with the workflow's ``compress`` config section.
+
+    Parameters
+    ----------
+    model, dataset, out : str
+        As for ``compress_run``.
+    settings : dict
+        The section's keys (config/config.yaml): ``methods``, ``sparsity``, ``epochs``,
+        ``student_scale``, ``student``, ``alpha``, ``temperature``, ``soft_loss``,
+        ``distil_epochs``, ``seed``, ``bootstrap``, ``time``; others are ignored
+        (``teachers`` arrive as files).
+    teachers : iterable of str
+        The ``model.pt`` of each more teacher.
+
+    Returns
+    -------
+    dict
+        ``compress_run``'s report.
+    """
+    return compress_run(
+        model,
+        dataset,
+        out,
+        methods=settings["methods"],
+        sparsities=settings["sparsity"],
+        teachers=teachers,
+        student_scale=settings["student_scale"],
+        student_hyperparameters=settings["student"],
+        distillation={
+            "alpha": settings["alpha"],
+            "temperature": settings["temperature"],
+            "soft": settings["soft_loss"],
+        },
+        epochs=settings["epochs"],
+        distil_epochs=settings["distil_epochs"],
+        seed=settings["seed"],
+        n_boot=settings["bootstrap"],
+        seconds=settings["time"],
+    )
