@@ -150,12 +150,18 @@ def test_pruned_model_is_smaller_valid_and_still_explainable(run, tmp_path):
     assert count_parameters(pruned) < 0.6 * count_parameters(original.network)
     assert _test_auroc(pruned, run["splits"]) > 0.9
     assert load_model(str(path)).kind == "checkpoint"
-    x = run["splits"].x["test"][:4]
-    references, _ = make_references(x, np.arange(4), 4, 0)
+    assert_shap_additive(pruned, run["splits"].x["test"][:4], str(path))
+
+
+def assert_shap_additive(model: torch.nn.Module, x: np.ndarray, path: str) -> None:
+    """DeepSHAP of a compressed model.pt adds up to its logit minus the mean reference logit."""
+    assert resolve_explainer(path) == "shap.DeepExplainer"
+    n = len(x)
+    references, _ = make_references(x, np.arange(n), 4, 0)
     xt, rt = torch.from_numpy(x).float(), torch.from_numpy(references).float()
-    contribution, _ = contributions(pruned, xt, rt, 0)
+    contribution, _ = contributions(model, xt, rt, 0)
     with torch.no_grad():
-        expected = pruned(xt)[:, 0] - pruned(rt.reshape(-1, 4, LENGTH))[:, 0].reshape(4, 4).mean(1)
+        expected = model(xt)[:, 0] - model(rt.reshape(-1, 4, LENGTH))[:, 0].reshape(n, 4).mean(1)
     torch.testing.assert_close(contribution.sum(dim=(1, 2)) / 4, expected, atol=1e-4, rtol=1e-4)
 
 
@@ -175,6 +181,7 @@ def test_distilled_student_learns_the_teacher(run, tmp_path):
     assert np.corrcoef(mine, teacher.logits(x)[:, 0])[0, 1] > 0.8
     assert report["val_logit_pearson"] > 0.8
     assert auroc(run["splits"].y["test"][:, 0], mine) > 0.9
+    assert_shap_additive(student, x[:4], str(path))
 
 
 def test_an_ensemble_teacher_averages_and_refuses_other_windows(run, tmp_path):

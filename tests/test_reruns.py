@@ -84,7 +84,9 @@ def test_every_config_section_has_an_edit_above():
     # `models` adds or removes whole chains of jobs rather than changing one stage;
     # `resources` changes no result (test_editing_resources_plans_nothing). predict and
     # variants run nothing without input files, and export has no setting but which model:
-    # like `models`, they add or remove jobs.
+    # like `models`, they add or remove jobs. compress is off in the tiny run (models []):
+    # test_compress_section_edits_plan_compress_model_only below, and tests/
+    # test_compress_workflow.py on a compressed run.
     edited = {keys[0] for keys, _, _ in CONFIG_EDITS}
     assert edited == set(SCHEMA["properties"]) - {
         "models",
@@ -92,6 +94,7 @@ def test_every_config_section_has_an_edit_above():
         "predict",
         "variants",
         "export",
+        "compress",
     }
 
 
@@ -124,6 +127,19 @@ def test_config_edit_plans_its_stage_and_downstream_only(tiny_run, keys, value, 
         plan = set(planned_jobs(tiny_run))
     # Read after the edit is undone: -R gives the stage and everything downstream of it.
     assert plan == stage_and_downstream(tiny_run, stage)
+
+
+def test_compress_section_edits_plan_compress_model_only(tiny_run):
+    # Off (models []), its settings plan nothing; on, the one new job and nothing upstream.
+    config_path = tiny_run / "config/config.yaml"
+    with restored(config_path):
+        config = yaml.safe_load(config_path.read_text())
+        config["compress"].update(sparsity=[0.1], alpha=0.9)
+        config_path.write_text(yaml.safe_dump(config))
+        assert planned_jobs(tiny_run) == {}
+        config["compress"]["models"] = ["basset"]
+        config_path.write_text(yaml.safe_dump(config))
+        assert planned_jobs(tiny_run) == {"compress_model": 1, "all": 1}
 
 
 @pytest.mark.parametrize(

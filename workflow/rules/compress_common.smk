@@ -35,7 +35,17 @@ def get_teacher_models(wildcards):
 
 
 def compress_targets(run):
-    """Final targets of the compress section for one run (``get_final_outputs`` adds them)."""
+    """Final targets of the compress section for one run (``get_final_outputs`` adds them).
+
+    Every model file is a target, not only the table: snakemake reruns a job for missing
+    outputs it is asked for only, so a new sparsity level would otherwise go unmade.
+    """
+    files = [
+        *compress_outputs().values(),
+        "results/{dataset}/compress/{model}/compress.tsv",
+    ]
     return [
-        f"results/{run}/compress/{model}/compress.tsv" for model in COMPRESS["models"]
+        path.format(dataset=run, model=model)
+        for model in COMPRESS["models"]
+        for path in files
     ]
