@@ -206,6 +206,19 @@ def test_a_missing_required_key_is_named():
             {"negatives.strategy": {"gc_matched": 0}},
             "negatives.strategy: the mixture's weights sum to 0",
         ),
+        (
+            {"compress.models": ["kmer_baseline"]},
+            "compress.models: 'kmer_baseline' is not a trained Basset-style model; name one of "
+            "['basset']",
+        ),
+        (
+            {"compress.models": ["basset_paper"]},
+            "compress.models: 'basset_paper' is not a trained Basset-style model",
+        ),
+        (
+            {"compress.teachers": ["hybrid"]},
+            "compress.teachers: 'hybrid' is neither `seeds` nor one of models",
+        ),
     ],
 )
 def test_stated_constraints_are_enforced(changes, message):
