@@ -227,6 +227,8 @@ TRAIN_SETTINGS_READ = {
         "seed",
         "device",
         "calibration",
+        "subsample",
+        "subsample_seed",
     },
 }
 
@@ -243,6 +245,9 @@ def get_train_params(wildcards):
         for k, v in config["train"].items()
         if k != "seeds" and (read is None or k in read)
     }
+    if train.get("subsample") is None:  # off: params as before the setting existed
+        train.pop("subsample", None)
+        train.pop("subsample_seed", None)
     if wildcards.seedtag:
         train["seed"] = int(wildcards.seedtag.removeprefix("-seed"))
     train["architecture"] = get_architecture(wildcards.model)
