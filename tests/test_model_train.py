@@ -30,6 +30,7 @@ from peakcnn.models.catalog import (
     FACTS,
     NO_SHAP_MODELS,
     SIMPLICITY,
+    architecture_of,
     simplicity_rank,
 )
 from peakcnn.models.checkpoint import load_checkpoint
@@ -308,6 +309,11 @@ def test_architecture_is_flat_or_keyed_by_model():
     assert resolve_architecture("kmer_baseline", keyed) == {"k": 4}
     assert resolve_architecture("hybrid", keyed) == {}
     assert resolve_architecture("hybrid", None) == {}
+    # the workflow's form: a flat value is basset's alone; a misspelt model key is an error
+    assert architecture_of("hybrid", {"filters": [8]}, flat_for="basset") == {}
+    assert architecture_of("basset", {"filters": [8]}, flat_for="basset") == {"filters": [8]}
+    with pytest.raises(ValueError, match=r"\['baset'\] are no model names"):
+        architecture_of("basset", {"baset": {"filters": [8]}}, flat_for="basset")
 
 
 def test_rc_average_keeps_deepexplainer_additivity():

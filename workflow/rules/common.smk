@@ -4,7 +4,11 @@ import runpy
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from peakcnn.models.catalog import DETERMINISTIC_MODELS, NO_SHAP_MODELS
+from peakcnn.models.catalog import (
+    DETERMINISTIC_MODELS,
+    NO_SHAP_MODELS,
+    architecture_of,
+)
 from peakcnn.sources import code_of
 
 DATASETS = list(config["datasets"])
@@ -180,10 +184,7 @@ def get_architecture(model):
     ``train.architecture`` is keyed by model name; a flat dict (no dict values, the seed's
     form) holds basset's. So editing one model's hyperparameters reruns only that model.
     """
-    architecture = config["train"].get("architecture") or {}
-    if all(isinstance(value, dict) for value in architecture.values()):
-        return architecture.get(model, {})
-    return architecture if model == "basset" else {}
+    return architecture_of(model, config["train"].get("architecture"), flat_for="basset")
 
 
 # DETERMINISTIC_MODELS (trained once, whatever ``train.seeds``) and NO_SHAP_MODELS (no

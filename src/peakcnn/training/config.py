@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from peakcnn.models.calibration import METHODS as CALIBRATION_METHODS
+from peakcnn.models.catalog import architecture_of
 from peakcnn.models.registry import MODELS
 
 OPTIMIZERS = ("sgd", "adamw")
@@ -157,9 +158,6 @@ def resolve_architecture(name: str, architecture: dict | None) -> dict:
     """Return the hyperparameters of model ``name`` from ``train.architecture``.
 
     ``architecture`` is either keyed by model name (``{basset: {...}, hybrid: {...}}``) or a
-    flat dict of the model's own hyperparameters.
+    flat dict of the model's own hyperparameters (``catalog.architecture_of``).
     """
-    architecture = dict(architecture or {})
-    if architecture and set(architecture) <= set(MODELS):
-        return dict(architecture.get(name) or {})
-    return architecture
+    return architecture_of(name, architecture, models=MODELS)
