@@ -39,7 +39,7 @@ wildcard_constraints:
     dataset="|".join(map(re.escape, dict.fromkeys(DATASETS + RUNS))),
     model="|".join(map(re.escape, MODELS)),
     task="[A-Za-z0-9_.-]+",
-    seedtag=r"(?:-seed\d+)?",
+    seedtag=r"(?:-scratch)?(?:-seed\d+)?",
 
 
 include: "workflow/rules/data.smk"

@@ -396,3 +396,10 @@ def test_explainer_comes_from_the_checkpoint(inputs: dict, tmp_path) -> None:
     assert resolve_explainer(str(tmp_path / "grad.pt")) == "shap.GradientExplainer"
     with pytest.raises(InputError, match="must be auto or one of"):
         resolve_explainer(str(tmp_path / "g.pt"), "lime")
+    # a checkpoint naming no explainer gets its model's: none for the k-mer baseline
+    older = {k: v for k, v in torch.load(tmp_path / "g.pt").items() if k != "explainer"}
+    torch.save(older, tmp_path / "old.pt")
+    assert resolve_explainer(str(tmp_path / "old.pt")) == "shap.DeepExplainer"
+    torch.save({**older, "name": "kmer_baseline"}, tmp_path / "old_kmer.pt")
+    with pytest.raises(InputError, match="'kmer_baseline' has no SHAP explainer"):
+        resolve_explainer(str(tmp_path / "old_kmer.pt"))

@@ -324,6 +324,36 @@ def test_workflow_chains_pretraining_and_refuses_a_leaking_source(tmp_path):
 
 
 @pytest.mark.workflow
+def test_scratch_candidate_trains_both_and_select_model_chooses_on_validation(tmp_path):
+    workdir, config = finetune_project(tmp_path)
+    config["datasets"]["B"]["finetune"]["scratch_candidate"] = True
+    config["train"]["seeds"] = 2
+    (workdir / "config/config.yaml").write_text(yaml.safe_dump(config))
+    target = "results/B/eval/best.json"
+    jobs = planned_jobs(workdir, target)
+    assert jobs["train_model"] == 5  # A: the source seed; B: 2 fine-tuned + 2 from scratch
+    result = snakemake(workdir, target)
+    assert result.returncode == 0, result.stderr[-3000:]
+    models = workdir / "results/B/models"
+    for run, finetuned in (("basset", True), ("basset-seed1", True), ("basset-scratch", False),
+                           ("basset-scratch-seed1", False)):  # fmt: skip
+        report = json.loads((models / run / "train.json").read_text())
+        assert ("init_from" in report) == finetuned, run
+        assert report["seed"] == (1 if run.endswith("seed1") else 0)
+    table = pd.read_csv(workdir / "results/B/eval/candidates.tsv", sep="\t")
+    assert set(table["candidate"]) == {
+        "basset", "basset-seed1", "basset-scratch", "basset-scratch-seed1",
+        "basset-ensemble", "basset-scratch-ensemble",
+    }  # fmt: skip
+    best = json.loads((workdir / target).read_text())
+    assert best["chosen"] == table.loc[table["val_auroc"].idxmax(), "candidate"]
+    # the flag is no fine-tuning setting: dropping it retrains nothing, and A stays alone
+    config["datasets"]["B"]["finetune"]["scratch_candidate"] = False
+    (workdir / "config/config.yaml").write_text(yaml.safe_dump(config))
+    assert "train_model" not in planned_jobs(workdir, target)
+
+
+@pytest.mark.workflow
 def test_workflow_refuses_a_source_dataset_that_is_not_in_the_config(tmp_path):
     workdir, config = finetune_project(tmp_path)
     config["datasets"]["B"]["finetune"]["dataset"] = "nowhere"

@@ -22,7 +22,7 @@ import yaml
 from torch import nn
 
 import peakcnn.training.train as train_module
-from peakcnn.data.splitfile import save_split
+from peakcnn.data.splitfile import load_split, save_split
 from peakcnn.devices import resolve_device
 from peakcnn.models.basset import Basset
 from peakcnn.models.catalog import (
@@ -30,6 +30,7 @@ from peakcnn.models.catalog import (
     FACTS,
     NO_SHAP_MODELS,
     SIMPLICITY,
+    architecture_of,
     simplicity_rank,
 )
 from peakcnn.models.checkpoint import load_checkpoint
@@ -44,6 +45,7 @@ from peakcnn.models.registry import (
     supports_shap,
 )
 from peakcnn.training.config import TrainConfig, resolve_architecture
+from peakcnn.training.inputs import subsample_split
 from peakcnn.training.loop import train_epoch
 from peakcnn.training.monitor import progress_for
 from peakcnn.training.optim import (
@@ -307,6 +309,11 @@ def test_architecture_is_flat_or_keyed_by_model():
     assert resolve_architecture("kmer_baseline", keyed) == {"k": 4}
     assert resolve_architecture("hybrid", keyed) == {}
     assert resolve_architecture("hybrid", None) == {}
+    # the workflow's form: a flat value is basset's alone; a misspelt model key is an error
+    assert architecture_of("hybrid", {"filters": [8]}, flat_for="basset") == {}
+    assert architecture_of("basset", {"filters": [8]}, flat_for="basset") == {"filters": [8]}
+    with pytest.raises(ValueError, match=r"\['baset'\] are no model names"):
+        architecture_of("basset", {"baset": {"filters": [8]}}, flat_for="basset")
 
 
 def test_rc_average_keeps_deepexplainer_additivity():
@@ -751,3 +758,41 @@ def test_a_dataset_built_for_other_shifts_is_refused(tmp_path):
     assert check_margin(train, val, 5, "t.npz") == (50, 5)
     with pytest.raises(InputError, match="train.max_shift is 0"):
         check_margin(train, val, 0, "t.npz")
+
+
+# --- learning curves: train.subsample --------------------------------------------------------
+
+
+def test_subsample_keeps_n_positives_and_the_negative_ratio(tmp_path):
+    planted_split(tmp_path / "train.npz", 400, 60, 0, positive_every=4)  # 100 pos, 300 neg
+    split = load_split(str(tmp_path / "train.npz"))
+    kept, report = subsample_split(split, 20, seed=3)
+    positive = kept["y"].any(axis=1)
+    assert (positive.sum(), (~positive).sum()) == (20, 60)
+    assert report == {
+        "positives": 20,
+        "positives_total": 100,
+        "negatives": 60,
+        "negatives_total": 300,
+        "seed": 3,
+    }
+    # the kept windows are the split's own, in file order, with their coordinates
+    index = np.searchsorted(split["start"], kept["start"])
+    assert (np.diff(index) > 0).all()
+    assert np.array_equal(split["x"][index], kept["x"]) and list(kept["tasks"]) == ["toy"]
+    again, _ = subsample_split(split, 20, seed=3)
+    other, _ = subsample_split(split, 20, seed=4)
+    assert np.array_equal(again["start"], kept["start"])
+    assert not np.array_equal(other["start"], kept["start"])
+    everything, report = subsample_split(split, 10_000, seed=0)  # more than there are: all
+    assert len(everything["y"]) == 400 and report["positives"] == 100
+
+
+def test_training_on_a_subsample_records_it_and_refuses_zero(tmp_path):
+    report, _ = train_toy(tmp_path, "a", epochs=1, subsample=16, subsample_seed=2)
+    assert report["subsample"]["positives"] == 16 and report["train_windows"] == 32
+    assert report["train_positives"] == [16] and report["val_windows"] == 128
+    full, _ = train_toy(tmp_path, "b", epochs=1)
+    assert "subsample" not in full and full["train_windows"] == 256
+    with pytest.raises(ValueError, match="train.subsample 0"):
+        TrainConfig.from_section(subsample=0)

@@ -289,6 +289,21 @@ def test_a_train_edit_kmer_baseline_reads_retrains_it(tiny_run):
     assert plan["train_model"] == 3
 
 
+def test_a_subsample_retrains_every_model_and_its_seed_alone_nothing(tiny_run):
+    config_path = tiny_run / "config/config.yaml"
+    with restored(config_path):
+        config = yaml.safe_load(config_path.read_text())
+        assert config["train"]["subsample"] is None
+        config["train"]["subsample_seed"] = 9  # no draw: nothing changes
+        config_path.write_text(yaml.safe_dump(config))
+        assert planned_jobs(tiny_run) == {}
+        config["train"]["subsample"] = 5
+        config_path.write_text(yaml.safe_dump(config))
+        plan = planned_jobs(tiny_run)
+    assert plan["train_model"] == 3  # kmer_baseline trains on the draw too
+    assert "build_dataset" not in plan  # validation and test are never subsampled
+
+
 def test_editing_the_baseline_reruns_the_comparison_only(tiny_run):
     config_path = tiny_run / "config/config.yaml"
     with restored(config_path):

@@ -142,6 +142,26 @@ def test_ensembles_need_two_runs_of_a_model():
     np.testing.assert_allclose(found[0].scores["test"], [0.2, 0.8])
 
 
+def test_fine_tuned_and_scratch_runs_are_separate_candidates_and_ensembles():
+    from peakcnn.evaluation.candidates import Candidate
+
+    def run(name, seed, val):
+        return Candidate(name, "basset", "run", [name], [seed], {"val": val, "test": val})
+
+    runs = [
+        run("basset", 0, np.array([0.2, 0.8])),
+        run("basset-seed1", 1, np.array([0.4, 0.6])),
+        run("basset-scratch", 0, np.array([0.6, 0.4])),
+        run("basset-scratch-seed1", 1, np.array([0.0, 1.0])),
+    ]
+    found = {e.name: e for e in ensembles(runs)}
+    assert list(found) == ["basset-ensemble", "basset-scratch-ensemble"]
+    assert found["basset-ensemble"].members == ["basset", "basset-seed1"]
+    assert found["basset-scratch-ensemble"].members == ["basset-scratch", "basset-scratch-seed1"]
+    np.testing.assert_allclose(found["basset-scratch-ensemble"].scores["val"], [0.3, 0.7])
+    assert found["basset-scratch-ensemble"].model == "basset"
+
+
 def test_ties_go_to_the_simpler_candidate():
     simplicity = {"basset": (1, 1), "kmer_baseline": (0, 1), "basset-ensemble": (1, 3)}
     values = {"basset": 0.9, "kmer_baseline": 0.9, "basset-ensemble": 0.9}

@@ -4,7 +4,11 @@ import runpy
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from peakcnn.models.catalog import DETERMINISTIC_MODELS, NO_SHAP_MODELS
+from peakcnn.models.catalog import (
+    DETERMINISTIC_MODELS,
+    NO_SHAP_MODELS,
+    architecture_of,
+)
 from peakcnn.sources import code_of
 
 DATASETS = list(config["datasets"])
@@ -180,10 +184,7 @@ def get_architecture(model):
     ``train.architecture`` is keyed by model name; a flat dict (no dict values, the seed's
     form) holds basset's. So editing one model's hyperparameters reruns only that model.
     """
-    architecture = config["train"].get("architecture") or {}
-    if all(isinstance(value, dict) for value in architecture.values()):
-        return architecture.get(model, {})
-    return architecture if model == "basset" else {}
+    return architecture_of(model, config["train"].get("architecture"), flat_for="basset")
 
 
 # DETERMINISTIC_MODELS (trained once, whatever ``train.seeds``) and NO_SHAP_MODELS (no
@@ -202,13 +203,38 @@ def seed_tag(model, seed):
     return "" if seed == model_seeds(model)[0] else f"-seed{seed}"
 
 
-def model_runs():
-    """Every (model, seed, run folder name) of the config, models in config order."""
-    return [
-        (model, seed, f"{model}{seed_tag(model, seed)}")
-        for model in MODELS
-        for seed in model_seeds(model)
-    ]
+def model_runs(dataset=None):
+    """Every (model, seed, run folder name) of the config, models in config order.
+
+    With a ``dataset`` (or a fold run of one) whose ``finetune`` entry sets
+    ``scratch_candidate``, the fine-tuned model's runs are followed by the same model's runs
+    from scratch, ``<model>-scratch[-seed<N>]``: another candidate of ``select_model``.
+    """
+    runs = []
+    for model in MODELS:
+        tags = [""]
+        entry = finetune_entry(dataset, model) if dataset else None
+        if entry is not None and entry.get("scratch_candidate", False):
+            tags.append(SCRATCH_TAG)
+        for tag in tags:
+            runs += [
+                (model, seed, f"{model}{tag}{seed_tag(model, seed)}")
+                for seed in model_seeds(model)
+            ]
+    return runs
+
+
+def run_seed(wildcards):
+    """The seed of a run: from its ``seedtag`` (``[-scratch][-seed<N>]``), else ``train.seed``."""
+    seed = wildcards.seedtag.removeprefix(SCRATCH_TAG).removeprefix("-seed")
+    return int(seed) if seed else None
+
+
+def is_finetuned(wildcards):
+    """The ``finetune`` entry a run starts from; None for a run trained from scratch."""
+    if wildcards.seedtag.startswith(SCRATCH_TAG):
+        return None
+    return finetune_entry(wildcards.dataset, wildcards.model)
 
 
 # The `evaluate` settings evaluate_model reads: all but `baseline` (compare_models' alone).
@@ -227,6 +253,8 @@ TRAIN_SETTINGS_READ = {
         "seed",
         "device",
         "calibration",
+        "subsample",
+        "subsample_seed",
     },
 }
 
@@ -243,10 +271,13 @@ def get_train_params(wildcards):
         for k, v in config["train"].items()
         if k != "seeds" and (read is None or k in read)
     }
-    if wildcards.seedtag:
-        train["seed"] = int(wildcards.seedtag.removeprefix("-seed"))
+    if train.get("subsample") is None:  # off: params as before the setting existed
+        train.pop("subsample", None)
+        train.pop("subsample_seed", None)
+    if run_seed(wildcards) is not None:
+        train["seed"] = run_seed(wildcards)
     train["architecture"] = get_architecture(wildcards.model)
-    entry = finetune_entry(wildcards.dataset, wildcards.model)
+    entry = is_finetuned(wildcards)
     if entry is not None:  # only then: runs from scratch keep their params
         train["finetune"] = {
             key: entry[key] for key in FINETUNE_SETTINGS if key in entry
@@ -257,6 +288,8 @@ def get_train_params(wildcards):
 # --- fine-tuning (datasets.<name>.finetune; peakcnn.training.finetune) ----------------------
 # The Finetune settings a fine-tuned run's training gets in its params; the files in its inputs.
 FINETUNE_SETTINGS = ("freeze", "freeze_epochs", "body_lr_factor", "allow_overlap")
+# Run-folder tag of a fine-tuned model's runs from scratch (``finetune.scratch_candidate``).
+SCRATCH_TAG = "-scratch"
 
 
 def finetune_entry(run, model):
@@ -292,7 +325,7 @@ def get_finetune_inputs(wildcards):
     training split (leak check, when the source is a dataset of this workflow; the same fold)
     and the run's own test split; none for a run trained from scratch.
     """
-    entry = finetune_entry(wildcards.dataset, wildcards.model)
+    entry = is_finetuned(wildcards)
     if entry is None:
         return {}
     inputs = {"test": f"results/{wildcards.dataset}/dataset/test.npz"}
@@ -310,7 +343,8 @@ def get_finetune_inputs(wildcards):
 def get_run_files(name):
     """Input function: one evaluation file (``metrics.json``, ...) of every run of a dataset."""
     return lambda wildcards: [
-        f"results/{wildcards.dataset}/eval/{run}/{name}" for _, _, run in model_runs()
+        f"results/{wildcards.dataset}/eval/{run}/{name}"
+        for _, _, run in model_runs(wildcards.dataset)
     ]
 
 

@@ -159,9 +159,9 @@ rule select_model:
         mem_mb=rule_resource("select_model", "mem_mb"),
         runtime=rule_resource("select_model", "runtime"),
     params:
-        cfg=stage_params(
+        cfg=lambda wildcards: stage_params(
             "select",
-            runs=model_runs(),
+            runs=model_runs(wildcards.dataset),
             threshold=config["evaluate"]["threshold"],
             bootstrap=config["evaluate"]["bootstrap"],
             seed=config["evaluate"]["seed"],

@@ -9,6 +9,7 @@ computed here, at thresholds chosen on validation.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -121,13 +122,22 @@ def ensemble_test_metrics(
     return mean_of_dicts([chosen["test"] for chosen in per_task]), {}
 
 
+def ensemble_group(run_name: str) -> str:
+    """Return the group of runs a seed ensemble joins: the name less its ``-seed<N>`` tag.
+
+    ``basset`` and ``basset-seed1`` form ``basset-ensemble``; a fine-tuned model's runs from
+    scratch (``basset-scratch``, ``basset-scratch-seed1``) form their own.
+    """
+    return re.sub(r"-seed\d+$", "", run_name)
+
+
 def ensembles(candidates: list[Candidate]) -> list[Candidate]:
-    """One mean-probability ensemble per model with two or more runs."""
-    by_model: dict[str, list[Candidate]] = {}
+    """One mean-probability ensemble per group of runs (``ensemble_group``) of two or more."""
+    groups: dict[str, list[Candidate]] = {}
     for candidate in candidates:
-        by_model.setdefault(candidate.model, []).append(candidate)
+        groups.setdefault(ensemble_group(candidate.name), []).append(candidate)
     found = []
-    for model, members in by_model.items():
+    for group, members in groups.items():
         if len(members) < 2:
             continue
         scores = {
@@ -135,8 +145,8 @@ def ensembles(candidates: list[Candidate]) -> list[Candidate]:
         }
         found.append(
             Candidate(
-                f"{model}-ensemble",
-                model,
+                f"{group}-ensemble",
+                members[0].model,
                 "ensemble",
                 [m.name for m in members],
                 [s for m in members for s in m.seeds],

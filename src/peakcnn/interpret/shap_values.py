@@ -29,6 +29,7 @@ from peakcnn.logs import progress
 from peakcnn.models.catalog import DEEP_EXPLAINER, GRADIENT_EXPLAINER
 from peakcnn.models.checkpoint import read_checkpoint
 from peakcnn.models.inference import predict_logits
+from peakcnn.models.registry import explainer_for
 
 EXPLAINER = DEEP_EXPLAINER
 EXPLAINERS = (EXPLAINER, GRADIENT_EXPLAINER)
@@ -384,9 +385,8 @@ def resolve_explainer(model_path: str, explainer: str = "auto") -> str:
     """
     if explainer == "auto":
         checkpoint = read_checkpoint(model_path)
-        if "explainer" not in checkpoint:
-            return EXPLAINER
-        explainer = checkpoint["explainer"]
+        # older checkpoints name no explainer: the one the model's name calls for
+        explainer = checkpoint.get("explainer", explainer_for(checkpoint.get("name", "basset")))
         if explainer is None:
             raise InputError(
                 f"model {checkpoint.get('name')!r} has no SHAP explainer (its inputs are not "

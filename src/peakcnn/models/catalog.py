@@ -59,3 +59,43 @@ NO_SHAP_MODELS = frozenset(f.name for f in FACTS if f.explainer is None)
 def simplicity_rank(name: str) -> int:
     """Position of a model in ``SIMPLICITY`` (0: simplest); any other name ranks after all."""
     return SIMPLICITY.index(name) if name in SIMPLICITY else len(SIMPLICITY)
+
+
+def architecture_of(
+    name: str,
+    architecture: dict | None,
+    *,
+    flat_for: str | None = None,
+    models: tuple[str, ...] | frozenset[str] | dict = SIMPLICITY,
+) -> dict:
+    """Return the hyperparameters of model ``name`` from a ``train.architecture`` value.
+
+    The value is keyed by model name when every value is a dict (``{basset: {...}, hybrid:
+    {...}}``), else flat: the hyperparameters of ``flat_for`` only (the config's seed form holds
+    basset's), or of ``name`` itself when ``flat_for`` is None (a library call for one model).
+
+    Parameters
+    ----------
+    name : str
+    architecture : dict or None
+    flat_for : str, optional
+    models : collection of str, default ``SIMPLICITY``
+        The model names a keyed value may use.
+
+    Raises
+    ------
+    ValueError
+        For a keyed value with a key that is no model name (a typo would drop its settings).
+    """
+    architecture = dict(architecture or {})
+    if architecture and all(isinstance(value, dict) for value in architecture.values()):
+        unknown = sorted(set(architecture) - set(models))
+        if unknown:
+            raise ValueError(
+                f"train.architecture: {unknown} are no model names ({sorted(models)}); key it "
+                "by model name, or give basset's hyperparameters flat"
+            )
+        return dict(architecture.get(name) or {})
+    if flat_for is not None and name != flat_for:
+        return {}
+    return architecture

@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from peakcnn.models.calibration import METHODS as CALIBRATION_METHODS
+from peakcnn.models.catalog import architecture_of
 from peakcnn.models.registry import MODELS
 
 OPTIMIZERS = ("sgd", "adamw")
@@ -70,6 +71,12 @@ class TrainConfig:
         How the kept model's probabilities are calibrated on validation
         (``peakcnn.models.calibration``); stored in the checkpoint.
     seed : int, default 0
+    subsample : int, optional
+        Train on this many positive training windows (one per peak) drawn at random, with
+        negatives drawn at the split's negative-to-positive ratio (``inputs.subsample_split``);
+        None trains on all. Validation is never subsampled. For learning curves.
+    subsample_seed : int, default 0
+        Seed of that draw (the same draw for every ``seed`` of a model).
     device : str, default "auto"
         ``auto`` picks CUDA when available, else CPU.
 
@@ -99,6 +106,8 @@ class TrainConfig:
     torch_compile: bool = False
     calibration: str = "platt"
     seed: int = 0
+    subsample: int | None = None
+    subsample_seed: int = 0
     device: str = "auto"
 
     def __post_init__(self) -> None:
@@ -113,6 +122,8 @@ class TrainConfig:
             value = getattr(self, key)
             if value not in allowed:
                 raise ValueError(f"train.{key} {value!r} must be one of {list(allowed)}")
+        if self.subsample is not None and self.subsample < 1:
+            raise ValueError(f"train.subsample {self.subsample} must be >= 1 or null (all)")
 
     @classmethod
     def from_section(cls, **section: object) -> TrainConfig:
@@ -147,9 +158,6 @@ def resolve_architecture(name: str, architecture: dict | None) -> dict:
     """Return the hyperparameters of model ``name`` from ``train.architecture``.
 
     ``architecture`` is either keyed by model name (``{basset: {...}, hybrid: {...}}``) or a
-    flat dict of the model's own hyperparameters.
+    flat dict of the model's own hyperparameters (``catalog.architecture_of``).
     """
-    architecture = dict(architecture or {})
-    if architecture and set(architecture) <= set(MODELS):
-        return dict(architecture.get(name) or {})
-    return architecture
+    return architecture_of(name, architecture, models=MODELS)

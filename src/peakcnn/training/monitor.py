@@ -208,6 +208,7 @@ def report_header(name: str, config: TrainConfig, data: TrainingData, device: to
         "val_positives": val_y.sum(axis=0).tolist(),
         "warnings": data.warnings,
         "max_shift": data.margin,
+        **({"subsample": data.subsample} if data.subsample else {}),
     }
 
 
