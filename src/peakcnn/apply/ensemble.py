@@ -105,7 +105,10 @@ def read_ensemble_file(path: Path) -> list[Path]:
     """Member model files of an ``ensemble.json``, each checked against its SHA-256."""
     try:
         listed = json.loads(path.read_text())["members"]
-        members = [(path.parent / entry["path"], entry["sha256"]) for entry in listed]
+        members = [
+            (Path(os.path.normpath(path.parent / entry["path"])), entry["sha256"])
+            for entry in listed
+        ]
     except (ValueError, KeyError, TypeError) as error:
         raise InputError(
             f"not an ensemble file ({error!r}); rebuild it with snakemake", str(path)
