@@ -5,7 +5,8 @@ scored on two windows of the model's length: the reference haplotype and the alt
 each centred on its allele (length-aware: an indel's allele sits in the middle of its own
 window, the flanks come from the genome). Logits are the mean of both strands. The effect of
 an allele is ``logit(alt) - logit(ref)`` (the natural log odds ratio, also given in log2), so
-swapping ref and alt flips its sign exactly.
+swapping ref and alt flips its sign exactly. An ensemble (``peakcnn.apply.ensemble``) gives
+the mean of its members' probabilities and logit differences, plus their spread.
 
 Records that cannot be scored are written to a separate table with one reason each, led by its
 kind: ``symbolic_alt``, ``bad_letters``, ``indel_refused`` (``indels=False``),
