@@ -195,3 +195,26 @@ def test_scan_with_an_ensemble_tracks_the_mean_probability(members, tmp_path):
     for task in TASKS:
         expected = np.mean([track(p, task) for p in prefixes[:-1]], axis=0)
         np.testing.assert_allclose(track(prefixes[-1], task), expected, atol=2e-5)
+
+
+def test_workflow_with_folds_plans_the_fold_ensembles(tmp_path):
+    import yaml
+    from helpers import make_tiny_project, planned_jobs
+
+    project = make_tiny_project(tmp_path / "project")
+    config = yaml.safe_load((project / "config/config.yaml").read_text())
+    (tmp_path / "seqs.fa").write_text(">a\n" + "ACGT" * 50 + "\n")
+    (tmp_path / "calls.tsv").write_text("chrom\tpos\tref\talt\nChr1\t100\tA\tG\n")
+    extra = {
+        "split": {**config["split"], "folds": 3},
+        "predict": {"inputs": [str(tmp_path / "seqs.fa")]},
+        "variants": {"vcfs": [str(tmp_path / "calls.tsv")]},
+    }
+    (tmp_path / "folds.yaml").write_text(yaml.safe_dump(extra))
+    configs = ["--configfile", str(project / "config/config.yaml"), str(tmp_path / "folds.yaml")]
+    plan = planned_jobs(project, *configs)
+    assert plan["fold_ensemble"] == len(config["models"])  # one per model
+    assert plan["predict_ensemble"] == plan["score_variants_ensemble"] == 1  # the chosen model
+    assert plan["predict_sequences"] == plan["score_variants"] == 3  # each fold's own, as before
+    without = planned_jobs(project)  # no folds: no ensemble
+    assert not {"fold_ensemble", "predict_ensemble", "score_variants_ensemble"} & set(without)

@@ -20,7 +20,10 @@ rule fold_ensemble:
         "logs/benchmarks/fold_ensemble/{dataset}/{model}.tsv"
     conda:
         "../../envs/torch.yaml"  # peakcnn.apply imports torch
-    threads: 1
+    threads: rule_resource("fold_ensemble", "threads")
+    resources:
+        mem_mb=rule_resource("fold_ensemble", "mem_mb"),
+        runtime=rule_resource("fold_ensemble", "runtime"),
     params:
         folds=FOLDS,
     script:
@@ -48,10 +51,10 @@ rule predict_ensemble:
         name="[^/]+",
     conda:
         "../../envs/torch.yaml"
-    threads: rule_resource("predict_sequences", "threads")
+    threads: rule_resource("predict_ensemble", "threads")
     resources:
-        mem_mb=rule_resource("predict_sequences", "mem_mb"),
-        runtime=rule_resource("predict_sequences", "runtime"),
+        mem_mb=rule_resource("predict_ensemble", "mem_mb"),
+        runtime=rule_resource("predict_ensemble", "runtime"),
     params:
         cfg=stage_params("predict"),
     script:
@@ -80,10 +83,10 @@ rule score_variants_ensemble:
         name=r"[^/]+(?<!\.skipped)",
     conda:
         "../../envs/torch.yaml"
-    threads: rule_resource("score_variants", "threads")
+    threads: rule_resource("score_variants_ensemble", "threads")
     resources:
-        mem_mb=rule_resource("score_variants", "mem_mb"),
-        runtime=rule_resource("score_variants", "runtime"),
+        mem_mb=rule_resource("score_variants_ensemble", "mem_mb"),
+        runtime=rule_resource("score_variants_ensemble", "runtime"),
     params:
         cfg=stage_params("variants"),
     script:
