@@ -4,6 +4,7 @@
 
 
 include: "apply_common.smk"
+include: "ensemble.smk"
 
 
 rule predict_sequences:

@@ -90,3 +90,28 @@ def apply_outputs(run):
         model = apply_model("export")
         outputs.append(f"results/{run}/apply/{model}/export/{model}.export.json")
     return outputs
+
+
+# Fold ensembles (workflow/rules/ensemble.smk).
+def fold_member_files(wildcards):
+    """Input function: per fold, the model's model.pt, metrics.json and val.npz (its tasks)."""
+    return [
+        path
+        for run in dataset_runs(wildcards.dataset)
+        for path in (
+            f"results/{run}/models/{wildcards.model}/model.pt",
+            f"results/{run}/eval/{wildcards.model}/metrics.json",
+            f"results/{run}/dataset/val.npz",
+        )
+    ]
+
+
+def fold_ensemble_outputs(dataset):
+    """Final targets with k-fold splits: each model's ensemble.json, the apply inputs scored."""
+    folder = f"results/{dataset}/folds"
+    outputs = [f"{folder}/{model}/ensemble.json" for model in MODELS]
+    for stem in apply_inputs("predict", "inputs", dataset):
+        outputs.append(f"{folder}/{apply_model('predict')}/predict/{stem}.tsv")
+    for stem in apply_inputs("variants", "vcfs", dataset):
+        outputs.append(f"{folder}/{apply_model('variants')}/variants/{stem}.tsv")
+    return outputs

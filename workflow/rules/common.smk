@@ -359,6 +359,7 @@ def get_final_outputs():
     for dataset in DATASETS:
         if FOLDS >= 3:
             outputs.append(f"results/{dataset}/folds/summary.tsv")
+            outputs += fold_ensemble_outputs(dataset)  # workflow/rules/ensemble.smk
         for run in dataset_runs(dataset):
             outputs.append(f"results/{run}/dataset/split.json")
             outputs.append(f"results/{run}/eval/models.tsv")

@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import Callable
 
+from peakcnn.apply.ensemble import Ensemble, load_models
 from peakcnn.apply.loading import LoadedModel, load_model
 from peakcnn.devices import resolve_device, set_threads
 from peakcnn.errors import InputError
@@ -17,9 +18,24 @@ MODEL_HELP = (
 )
 
 
-def add_model_arguments(parser: argparse.ArgumentParser, thresholds: bool = False) -> None:
-    """Add ``model``, ``--device``, ``--threads`` (and threshold options) to a subparser."""
-    parser.add_argument("model", help=MODEL_HELP)
+ENSEMBLE_HELP = (
+    "; several (e.g. results/<dataset>/fold*/models/<model>), an ensemble.json or its folder "
+    "(results/<dataset>/folds/<model>), or results/<dataset>/folds make an ensemble: the mean "
+    "of the members' calibrated probabilities and of their logits (docs/apply.md)"
+)
+
+
+def add_model_arguments(
+    parser: argparse.ArgumentParser, thresholds: bool = False, ensemble: bool = False
+) -> None:
+    """Add ``model``, ``--device``, ``--threads`` (and threshold options) to a subparser.
+
+    With ``ensemble``, ``model`` takes one or more models (``peakcnn.apply.ensemble``).
+    """
+    if ensemble:
+        parser.add_argument("model", nargs="+", help=MODEL_HELP + ENSEMBLE_HELP)
+    else:
+        parser.add_argument("model", help=MODEL_HELP)
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 or auto (default cpu)")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch (default 1)")
     if thresholds:
@@ -33,9 +49,16 @@ def add_model_arguments(parser: argparse.ArgumentParser, thresholds: bool = Fals
         )
 
 
-def model_from_args(args: argparse.Namespace, data_hash: bool = False) -> LoadedModel:
-    """Load the model named on the command line onto the chosen device."""
+def model_from_args(args: argparse.Namespace, data_hash: bool = False) -> LoadedModel | Ensemble:
+    """Load the model (or the ensemble of models) named on the command line onto the device."""
     set_threads(args.threads)
+    if isinstance(args.model, list):
+        return load_models(
+            args.model,
+            resolve_device(args.device),
+            metrics=getattr(args, "metrics", None),
+            threshold=getattr(args, "threshold", None),
+        )
     return load_model(
         args.model,
         resolve_device(args.device),

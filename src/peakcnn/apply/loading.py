@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from peakcnn.apply.scores import WindowScores, strand_logits
 from peakcnn.errors import InputError
 from peakcnn.models.calibration import CHECKPOINT_KEY, calibrated_probabilities, calibration_of
 from peakcnn.models.inference import predict_logits
@@ -148,6 +149,11 @@ class LoadedModel:
             None if meta.biases is None else np.asarray(meta.biases),
         )
 
+    def scores(self, x: np.ndarray, both_strands: bool = False) -> WindowScores:
+        """Logits (optionally both strands averaged) and calibrated probabilities of windows."""
+        logits = strand_logits(self, x, both_strands)
+        return WindowScores(logits, self.probabilities(logits))
+
 
 def file_sha256(path: str | Path) -> str:
     """SHA-256 hex digest of a file, read in 1 MiB blocks."""
@@ -163,6 +169,12 @@ def resolve_model_path(path: str) -> Path:
     target = Path(path)
     if target.is_dir():
         target = target / "model.pt"
+        if not target.exists() and (target.parent / "ensemble.json").exists():
+            raise InputError(
+                "a fold ensemble: predict, scan and variants take it, export does not; export "
+                "each member (results/<dataset>/fold<i>/models/<model>)",
+                path,
+            )
         if not target.exists():
             raise InputError(
                 "this folder holds no model.pt; give a run folder "

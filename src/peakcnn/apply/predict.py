@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from peakcnn.apply.loading import LoadedModel
+from peakcnn.apply.scores import WindowScores, strand_logits
 from peakcnn.apply.sequences import (
     FastaRecord,
     encode_records,
@@ -36,34 +37,24 @@ logger = logging.getLogger(__name__)
 CHUNK = 4096
 
 
-def reverse_complement(x: np.ndarray) -> np.ndarray:
-    """Reverse complement of ACGT one-hot windows (n, 4, L): both axes flipped."""
-    return np.ascontiguousarray(x[:, ::-1, ::-1])
+#: ``window_logits(model, x, both_strands)``: logits (n, T), optionally both strands averaged
+#: (``peakcnn.apply.scores.strand_logits``; the web page's name for it).
+window_logits = strand_logits
 
 
-def window_logits(model: LoadedModel, x: np.ndarray, both_strands: bool = False) -> np.ndarray:
-    """Logits (n, T) of one-hot windows, optionally the mean over both strands.
+def score_columns(model: LoadedModel, scores: WindowScores) -> pd.DataFrame:
+    """``probability_<task>`` (calibrated) and ``logit_<task>`` (raw) columns of scores.
 
-    Parameters
-    ----------
-    model : LoadedModel
-    x : numpy.ndarray of uint8, shape (n, 4, length)
-    both_strands : bool, default False
-        Average the logits of each window and its reverse complement; a model trained with
-        ``rc_average`` does so by itself, and is run once.
+    For an ensemble these are the means over its members, followed by one
+    ``probability_sd_<task>`` column per task (the members' spread).
     """
-    logits = model.logits(x)
-    if both_strands and not model.metadata.rc_average:
-        logits = (logits + model.logits(reverse_complement(x))) / 2
-    return logits
-
-
-def score_columns(model: LoadedModel, logits: np.ndarray) -> pd.DataFrame:
-    """``probability_<task>`` (calibrated) and ``logit_<task>`` (raw) columns of logits."""
-    columns, probabilities = {}, model.probabilities(logits)
+    columns = {}
     for t, task in enumerate(model.tasks):
-        columns[f"probability_{task}"] = probabilities[:, t]
-        columns[f"logit_{task}"] = logits[:, t]
+        columns[f"probability_{task}"] = scores.probabilities[:, t]
+        columns[f"logit_{task}"] = scores.logits[:, t]
+    spread = scores.probability_sd
+    for t, task in enumerate(model.tasks if spread is not None else ()):
+        columns[f"probability_sd_{task}"] = spread[:, t]
     return pd.DataFrame(columns)
 
 
@@ -101,8 +92,8 @@ def predict_fasta(
         with open(tmp, "w") as handle:
             for chunk in _chunks(records, CHUNK):
                 x, table = encode_records(chunk, model.length)
-                logits = window_logits(model, x, both_strands)
-                table = pd.concat([table, score_columns(model, logits)], axis=1)
+                scores = score_columns(model, model.scores(x, both_strands))
+                table = pd.concat([table, scores], axis=1)
                 table.to_csv(handle, sep="\t", index=False, header=total == 0, float_format="%.6g")
                 total += len(table)
                 resized.append(table[["resized"]])
@@ -176,7 +167,7 @@ def predict_regions(
         for begin in range(0, len(table), CHUNK):
             part = table.iloc[begin : begin + CHUNK].reset_index(drop=True)
             x, windows = encode_regions(part, genome, model.length)
-            scores = score_columns(model, window_logits(model, x, both_strands))
+            scores = score_columns(model, model.scores(x, both_strands))
             out = pd.concat([windows, scores], axis=1)
             out.to_csv(tsv, sep="\t", index=False, header=begin == 0, float_format="%.6g")
             if bed is not None:

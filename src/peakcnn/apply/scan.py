@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from peakcnn.apply.loading import LoadedModel
-from peakcnn.apply.predict import region_table, window_logits
+from peakcnn.apply.predict import region_table
 from peakcnn.apply.sequences import check_genome, match_contigs, read_bed
 from peakcnn.data.encode import encode_bytes
 from peakcnn.data.genome import chromosome_sizes, open_fasta, record_layout
@@ -154,7 +154,7 @@ def scan_genome(
             for bin_starts, bin_ends in bins(start, end, stride, chunk):
                 window_starts = (bin_starts + bin_ends) // 2 - model.length // 2
                 x, counts = encode_bytes(data, window_starts, model.length, layout)
-                probabilities = model.probabilities(window_logits(model, x, both_strands))
+                probabilities = model.scores(x, both_strands).probabilities
                 tracks.add(chrom, bin_starts, bin_ends, probabilities)
                 summary["padded_windows"] += int((counts[:, 2] > 0).sum())
                 rate["count"] += len(bin_starts)

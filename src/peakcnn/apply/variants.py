@@ -5,7 +5,8 @@ scored on two windows of the model's length: the reference haplotype and the alt
 each centred on its allele (length-aware: an indel's allele sits in the middle of its own
 window, the flanks come from the genome). Logits are the mean of both strands. The effect of
 an allele is ``logit(alt) - logit(ref)`` (the natural log odds ratio, also given in log2), so
-swapping ref and alt flips its sign exactly.
+swapping ref and alt flips its sign exactly. An ensemble (``peakcnn.apply.ensemble``) gives
+the mean of its members' probabilities and logit differences, plus their spread.
 
 Records that cannot be scored are written to a separate table with one reason each, led by its
 kind: ``symbolic_alt``, ``bad_letters``, ``indel_refused`` (``indels=False``),
@@ -27,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from peakcnn.apply.loading import LoadedModel
-from peakcnn.apply.predict import window_logits
+from peakcnn.apply.scores import WindowScores, effect_spread, members_of
 from peakcnn.apply.sequences import check_genome, open_text
 from peakcnn.data.contigs import reconcile_names
 from peakcnn.data.encode import encode_bytes
@@ -307,8 +308,8 @@ def score_variants(
         indels=indels,
         max_ref_mismatch=max_ref_mismatch,
     )
-    logits = {"ref": np.zeros((len(variants), len(model.tasks)), dtype=np.float32)}
-    logits["alt"] = logits["ref"].copy()
+    shape = (len(variants), len(model.tasks), members_of(model))
+    scores = {allele: WindowScores.empty(*shape) for allele in ("ref", "alt")}
     with throughput("variants", "windows") as rate:
         for chrom, indices in _by_contig(keep, variants, mapping).items():
             fasta = open_fasta(genome)
@@ -320,9 +321,16 @@ def score_variants(
                 part = indices[begin : begin + CHUNK]
                 for allele in ("ref", "alt"):
                     x = encode_alleles(variants, part, bases, allele, model.length)
-                    logits[allele][part] = window_logits(model, x, both_strands=True)
+                    scores[allele].put(part, model.scores(x, both_strands=True))
                     rate["count"] += 2 * len(part)  # both strands
-    table = effect_table(model, variants, keep, logits)
+    table = effect_table(
+        model,
+        variants,
+        keep,
+        {allele: scores[allele].logits for allele in scores},
+        {allele: scores[allele].probabilities[keep] for allele in scores},
+    )
+    table = pd.concat([table, effect_spread(scores, keep)], axis=1)
     skipped_table = pd.DataFrame(
         [[*_fields(variants[i]), reason] for i, reason in sorted(skipped.items())],
         columns=[*VARIANT_COLUMNS, "reason"],
@@ -369,10 +377,17 @@ def _fields(variant: Variant) -> list:
     return [variant.line, variant.chrom, variant.pos, variant.id, variant.ref, variant.alt]
 
 
-def effect_table(model: LoadedModel, variants, keep: list[int], logits: dict) -> pd.DataFrame:
-    """Long table of effects: one row per scored variant and task (shared with the web page)."""
+def effect_table(
+    model: LoadedModel, variants, keep: list[int], logits: dict, probabilities: dict | None = None
+) -> pd.DataFrame:
+    """Long table of effects: one row per scored variant and task (shared with the web page).
+
+    ``logits`` holds the ``ref`` and ``alt`` logits (n, T) of every variant; ``probabilities``
+    those of the ``keep`` rows (default: the model's calibration of the logits).
+    """
     rows = []
-    probabilities = {allele: model.probabilities(logits[allele][keep]) for allele in logits}
+    if probabilities is None:
+        probabilities = {allele: model.probabilities(logits[allele][keep]) for allele in logits}
     for t, task in enumerate(model.tasks):
         ref, alt = (
             logits["ref"][keep, t].astype(np.float64),

@@ -15,7 +15,7 @@ from peakcnn import __version__
 from peakcnn.errors import InputError
 
 #: Subcommand modules of peakcnn.cli, in the order ``peakcnn --help`` lists them.
-SUBCOMMANDS = ["init", "predict", "scan", "variants", "export", "compress", "serve"]
+SUBCOMMANDS = ["init", "predict", "scan", "variants", "explain", "export", "compress", "serve"]
 
 
 def build_parser() -> argparse.ArgumentParser:

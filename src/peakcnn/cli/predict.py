@@ -23,7 +23,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "regions, a BED scored 0-1000. Inputs of another length than the model's window are "
         "centred and padded with N or cropped (counted in the log).",
     )
-    add_model_arguments(parser)
+    add_model_arguments(parser, ensemble=True)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--fasta", help="sequences to score (plain or gzipped FASTA)")
     source.add_argument("--bed", help="regions to score (BED; needs --genome)")

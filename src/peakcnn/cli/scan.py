@@ -26,7 +26,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "threshold chosen on validation (the run's metrics.json). Streams chunk by chunk: "
         "memory does not grow with the genome.",
     )
-    add_model_arguments(parser, thresholds=True)
+    add_model_arguments(parser, thresholds=True, ensemble=True)
     parser.add_argument("--genome", required=True, help="indexed, uncompressed genome FASTA")
     parser.add_argument("-o", "--prefix", required=True, help="output path prefix")
     parser.add_argument("--stride", type=int, required=True, help="bin size and step, in bp")

@@ -22,7 +22,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "that cannot be scored go to the skipped table with a reason each; REF alleles that "
         "differ from the genome are counted, and too many of them stop the run.",
     )
-    add_model_arguments(parser)
+    add_model_arguments(parser, ensemble=True)
     parser.add_argument(
         "--variants", required=True, help="VCF (plain or bgzipped) or TSV chrom, pos, ref, alt"
     )

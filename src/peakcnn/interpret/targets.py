@@ -56,6 +56,23 @@ def select_windows(logits: np.ndarray, labels: np.ndarray, n_windows: int) -> np
     return positives[order[:n_windows]].astype(np.int64)
 
 
+def positive_rows(data: dict[str, np.ndarray], task: int, data_path: str) -> np.ndarray:
+    """Rows (ascending) labelled 1 for ``task``; a task out of range or without one is an error."""
+    tasks = data["tasks"]
+    if not 0 <= task < data["y"].shape[1]:
+        raise InputError(
+            f"task {task} out of range: the dataset has tasks {list(tasks)}", path=data_path
+        )
+    positives = np.flatnonzero(data["y"][:, task] == 1)
+    if len(positives) == 0:
+        raise InputError(
+            f"no window has label 1 for task {task} ({tasks[task]}); "
+            "nothing to explain, pick another task or split",
+            path=data_path,
+        )
+    return positives
+
+
 def _choose_windows(
     model: nn.Module,
     data: dict[str, np.ndarray],
@@ -76,17 +93,7 @@ def _choose_windows(
         Positives of the task in the dataset.
     """
     tasks = data["tasks"]
-    if not 0 <= task < data["y"].shape[1]:
-        raise InputError(
-            f"task {task} out of range: the dataset has tasks {list(tasks)}", path=data_path
-        )
-    positives = np.flatnonzero(data["y"][:, task] == 1)
-    if len(positives) == 0:
-        raise InputError(
-            f"no window has label 1 for task {task} ({tasks[task]}); "
-            "nothing to explain, pick another task or split",
-            path=data_path,
-        )
+    positives = positive_rows(data, task, data_path)
     logits = np.full(len(data["y"]), -np.inf)
     logits[positives] = score_windows(model, data["x"], task, device, rows=positives)
     rows = select_windows(logits, data["y"][:, task], n_windows)
