@@ -116,6 +116,13 @@ def test_rule_files_hold_every_rule_of_the_workflow():
     assert set(RULES) - set(ACTION_RULES) == {"all"}
 
 
+def test_every_rule_may_have_a_resources_entry():
+    # resources.<rule> is checked by the schema: a rule it does not list could not be tuned.
+    schema = yaml.safe_load((REPO / "config/config.schema.yaml").read_text())
+    names = schema["properties"]["resources"]["propertyNames"]["enum"]
+    assert set(names) == set(ACTION_RULES) | {"default"}
+
+
 @pytest.mark.parametrize("path", ENV_FILES, ids=[p.name for p in ENV_FILES])
 def test_env_file_is_sound(path):
     env = yaml.safe_load(path.read_text())
