@@ -24,7 +24,8 @@ cross-dataset leak check as the workflow (``training.finetune.check_no_overlap``
 Everything lands in ``--workdir`` (``benchmarks/learning_curve/``, git-ignored): the workflow
 run, one folder per trained run (``runs/n<n>/draw<d>/<candidate>/``, with its val/test logits),
 ``runs.tsv`` (one row per run), ``curve.tsv`` (per n and candidate: mean test AUROC over
-draws with a two-level bootstrap CI), ``differences.tsv`` (fine-tuned minus scratch and minus
+draws with a two-level bootstrap CI), ``zero_shot.json`` (the pretrained model as it is: its head best on validation, scored on
+the target's test), ``differences.tsv`` (fine-tuned minus scratch and minus
 k-mer, per draw and pooled), ``selection.tsv`` (the choice per draw) and ``curve.png``. A rerun
 trains only the runs that are missing.
 """
@@ -99,6 +100,9 @@ def prepare(workdir: Path, cores: int, epochs: int, patience: int) -> float:
     targets = [f"results/{PRETRAIN}/models/basset/model.pt"] + [
         f"results/{TARGET}/dataset/{split}.npz" for split in ("train", "val", "test")
     ]
+    if all((workdir / target).exists() for target in targets):
+        print("workflow outputs there: reused (a changed library would retrain the source)")
+        return 0.0
     command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
     command += ["--directory", str(workdir), "--cores", str(cores), *targets]
     env = {
@@ -198,6 +202,27 @@ def run_grid(workdir: Path, args: argparse.Namespace, config: dict) -> pd.DataFr
     return pd.DataFrame(rows)
 
 
+def zero_shot(workdir: Path, splits: dict, n_boot: int) -> dict:
+    """The pretrained model as it is: its head best on validation, scored on the target's test."""
+    source = workdir / f"results/{PRETRAIN}/models/basset/model.pt"
+    model = load_checkpoint(str(source))
+    logits = {
+        name: predict_logits(model, split["x"], torch.device("cpu"))
+        for name, split in splits.items()
+    }
+    tasks = [str(t) for t in np.load(workdir / f"results/{PRETRAIN}/dataset/val.npz")["tasks"]]
+    val = [auroc(splits["val"]["y"][:, 0], logits["val"][:, i]) for i in range(len(tasks))]
+    best = int(np.argmax(val))
+    labels, scores = splits["test"]["y"][:, 0], logits["test"][:, best]
+    np.save(workdir / "zero_shot_test_logits.npy", scores)
+    return {
+        "head": tasks[best],
+        "val_auroc_by_head": dict(zip(tasks, val, strict=True)),
+        "test_auroc": auroc(labels, scores),
+        "test_auroc_ci95": bootstrap_ci(labels, scores, n_boot, seed=0)["auroc_ci95"],
+    }
+
+
 def two_level_ci(
     labels: np.ndarray, other: list, base: list | None, n_boot: int, seed: int
 ) -> list:
@@ -259,8 +284,12 @@ def difference_table(
     rows = []
     for n in runs["n"].unique():
         for other in ("finetune", "finetune_frozen"):
-            for base in ("scratch", "kmer_baseline"):
-                first, second = (test_scores(workdir, runs, n, c) for c in (other, base))
+            for base in ("scratch", "kmer_baseline", "pretrained"):
+                first = test_scores(workdir, runs, n, other)
+                if base == "pretrained":  # the source as it is (zero_shot): what tuning adds
+                    second = [np.load(workdir / "zero_shot_test_logits.npy")] * len(first)
+                else:
+                    second = test_scores(workdir, runs, n, base)
                 for draw, (a, b) in enumerate(zip(first, second, strict=True)):
                     delta = paired_bootstrap(labels, b, a, n_boot, seed=draw)
                     rows.append(
@@ -344,7 +373,7 @@ def selection_table(
     return pd.DataFrame(rows)
 
 
-def plot_curve(curve: pd.DataFrame, all_windows: int, path: Path) -> None:
+def plot_curve(curve: pd.DataFrame, all_windows: int, reference: dict, path: Path) -> None:
     """Test AUROC against training peaks (log scale), one line per candidate, CI bars."""
     import matplotlib
 
@@ -357,6 +386,9 @@ def plot_curve(curve: pd.DataFrame, all_windows: int, path: Path) -> None:
         y = group["test_auroc_mean"].to_numpy()
         error = np.stack([y - group["ci95_low"], group["ci95_high"] - y])
         axis.errorbar(x, y, yerr=error, marker="o", capsize=3, label=candidate)
+    axis.axhline(
+        reference["test_auroc"], color="grey", linestyle="--", label="pretrained, no fine-tuning"
+    )
     axis.set_xscale("log")
     axis.set_xlabel("training peaks (positive windows; negatives 1:1)")
     axis.set_ylabel("test AUROC (mean over draws, 95% CI)")
@@ -396,25 +428,24 @@ def main() -> None:
     print(f"workflow (pretraining, target dataset): {seconds:.0f} s", flush=True)
     config = yaml.safe_load((REPO / "config/config.yaml").read_text())
     runs = run_grid(workdir, args, config)
-    labels = np.load(workdir / f"results/{TARGET}/dataset/test.npz")["y"][:, 0]
+    splits = {
+        n: dict(np.load(workdir / f"results/{TARGET}/dataset/{n}.npz")) for n in ("val", "test")
+    }
+    reference = zero_shot(workdir, splits, args.bootstrap)
+    (workdir / "zero_shot.json").write_text(json.dumps(reference, indent=1))
+    print(f"pretrained, no fine-tuning: {reference}")
+    labels = splits["test"]["y"][:, 0]
     write_tsv(workdir / "runs.tsv", runs)
     curve = curve_table(workdir, runs, labels, args.bootstrap)
     write_tsv(workdir / "curve.tsv", curve)
     write_tsv(workdir / "differences.tsv", difference_table(workdir, runs, labels, args.bootstrap))
     write_tsv(workdir / "selection.tsv", selection_table(workdir, runs, labels, args.bootstrap))
-    all_windows = (
-        int(runs.loc[runs["n"] == "all", "train_windows"].max())
-        if (runs["n"] == "all").any()
-        else 0
-    )
-    plot_curve(curve, all_windows, workdir / "curve.png")
+    has_all = (runs["n"] == "all").any()
+    all_windows = int(runs.loc[runs["n"] == "all", "train_windows"].max()) if has_all else 0
+    plot_curve(curve, all_windows, reference, workdir / "curve.png")
     for name in ("curve", "differences", "selection"):
-        print(
-            f"\n## {name}\n"
-            + pd.read_csv(workdir / f"{name}.tsv", sep="\t").to_markdown(
-                index=False, floatfmt=".3f"
-            )
-        )
+        table = pd.read_csv(workdir / f"{name}.tsv", sep="\t")
+        print(f"\n## {name}\n" + table.to_markdown(index=False, floatfmt=".3f"))
 
 
 if __name__ == "__main__":
