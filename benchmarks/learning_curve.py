@@ -24,8 +24,9 @@ cross-dataset leak check as the workflow (``training.finetune.check_no_overlap``
 Everything lands in ``--workdir`` (``benchmarks/learning_curve/``, git-ignored): the workflow
 run, one folder per trained run (``runs/n<n>/draw<d>/<candidate>/``, with its val/test logits),
 ``runs.tsv`` (one row per run), ``curve.tsv`` (per n and candidate: mean test AUROC over
-draws with a two-level bootstrap CI), ``zero_shot.json`` (the pretrained model as it is: its head best on validation, scored on
-the target's test), ``differences.tsv`` (fine-tuned minus scratch and minus
+draws with a two-level bootstrap CI), ``zero_shot.json`` (the pretrained model as it is: its
+head best on validation, scored on the target's test), ``differences.tsv`` (fine-tuned minus
+scratch, minus the pretrained model as it is, and minus
 k-mer, per draw and pooled), ``selection.tsv`` (the choice per draw) and ``curve.png``. A rerun
 trains only the runs that are missing.
 """
