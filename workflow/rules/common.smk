@@ -184,7 +184,9 @@ def get_architecture(model):
     ``train.architecture`` is keyed by model name; a flat dict (no dict values, the seed's
     form) holds basset's. So editing one model's hyperparameters reruns only that model.
     """
-    return architecture_of(model, config["train"].get("architecture"), flat_for="basset")
+    return architecture_of(
+        model, config["train"].get("architecture"), flat_for="basset"
+    )
 
 
 # DETERMINISTIC_MODELS (trained once, whatever ``train.seeds``) and NO_SHAP_MODELS (no
