@@ -194,7 +194,7 @@ def test_predict_variants_and_exports_use_the_stored_temperature(tmp_path):
     x = np.eye(4, dtype=np.uint8)[np.random.default_rng(0).integers(0, 4, (16, 100))]
     x = np.ascontiguousarray(x.transpose(0, 2, 1))
     logits = model.logits(x)
-    columns = score_columns(model, logits)
+    columns = score_columns(model, model.scores(x, False))
     for t, task in enumerate(model.tasks):
         scaled = logits[:, t].astype(np.float64) / [2.0, 0.5][t] + [0.3, -1.0][t]
         expected = 1 / (1 + np.exp(-scaled))
