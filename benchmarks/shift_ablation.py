@@ -44,22 +44,49 @@ from peakcnn.models.checkpoint import load_checkpoint  # noqa: E402
 from peakcnn.models.inference import predict_logits  # noqa: E402
 from peakcnn.training.train import train_model  # noqa: E402
 
-#: Candidate settings over the ``train`` section of config/config.yaml.
+_RC = {"augment_rc": True, "rc_average": True}
+_ADAMW = {
+    "optimizer": "adamw",
+    "lr": 0.001,
+    "weight_decay": 0.01,
+    "schedule": "one_cycle",
+    "patience": 100,
+}
+
+#: The training settings every candidate starts from: the project's ``train`` defaults before
+#: shift robustness was measured (no shifts, no RC, SGD lr 0.02 constant, 15 epochs).
+SEED = {
+    "epochs": 15,
+    "optimizer": "sgd",
+    "lr": 0.02,
+    "momentum": 0.9,
+    "weight_decay": 0.0,
+    "schedule": "none",
+    "patience": 4,
+    "augment_rc": False,
+    "max_shift": 0,
+    "rc_average": False,
+}
+
+#: Candidate settings over ``SEED`` (other keys from config/config.yaml's ``train``).
 CANDIDATES = {
-    "default": {},
+    "seed": {},
     "shift20": {"max_shift": 20},
     "shift20_rc": {"max_shift": 20, "augment_rc": True, "rc_average": True},
     "shift50_rc": {"max_shift": 50, "augment_rc": True, "rc_average": True},
     "shift20_rc_e25": {"max_shift": 20, "augment_rc": True, "rc_average": True, "epochs": 25},
-    "shift20_rc_adamw": {
+    "shift20_rc_cos": {**_RC, "max_shift": 20, "schedule": "cosine", "patience": 100},
+    "shift20_rc_cos25": {
+        **_RC,
         "max_shift": 20,
-        "augment_rc": True,
-        "rc_average": True,
-        "optimizer": "adamw",
-        "lr": 0.001,
-        "weight_decay": 0.01,
         "schedule": "cosine",
+        "patience": 100,
+        "epochs": 25,
     },
+    "shift50_rc_cos": {**_RC, "max_shift": 50, "schedule": "cosine", "patience": 100},
+    "shift30_rc_cos": {**_RC, "max_shift": 30, "schedule": "cosine", "patience": 100},
+    "shift20_rc_adamw": {**_RC, **_ADAMW, "max_shift": 20},
+    "shift50_rc_adamw": {**_RC, **_ADAMW, "max_shift": 50},
 }
 
 
@@ -85,7 +112,7 @@ def cropped_train(run: Path, margin: int, cache: Path) -> Path:
 def train_candidate(name: str, run: Path, folder: Path, threads: int) -> float:
     """Train one candidate into ``folder``; return the seconds it took."""
     settings = yaml.safe_load((REPO / "config/config.yaml").read_text())["train"]
-    settings = {k: v for k, v in settings.items() if k != "seeds"} | CANDIDATES[name]
+    settings = {k: v for k, v in settings.items() if k != "seeds"} | SEED | CANDIDATES[name]
     train = cropped_train(run, settings.get("max_shift", 0), folder.parent / "cache")
     folder.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
