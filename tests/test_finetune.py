@@ -292,7 +292,8 @@ def test_workflow_chains_pretraining_and_refuses_a_leaking_source(tmp_path):
     assert init["overlapping_windows"] == 0 and init["checked_windows"] > 0
     assert init["freeze"] == "all_but_head" and init["train_json"]["model"] == "basset"
     checkpoint = torch.load(source, weights_only=True)  # a changed source (its content: a
-    checkpoint["state_dict"]["layers.0.weight"] += 0.01  # touch is no change to snakemake)
+    first = next(k for k in checkpoint["state_dict"] if k.endswith("layers.0.weight"))
+    checkpoint["state_dict"][first] += 0.01  # touch is no change to snakemake)
     torch.save(checkpoint, source)  # retrains the fine-tuned model only
     assert planned_jobs(workdir, target).get("train_model") == 1
 

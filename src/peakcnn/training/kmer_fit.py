@@ -173,7 +173,8 @@ def fit_kmer(
     train, val : dict
         The splits' arrays (training windows already cropped to the model length).
     config : TrainConfig
-        Reads ``rc_average`` and ``calibration``.
+        Reads ``rc_average`` (a no-op for canonical k-mers, so not applied) and
+        ``calibration``.
     architecture : dict
         ``k``, ``canonical``, ``C`` (see ``kmer_settings``).
     pos_weight : numpy.ndarray, optional
@@ -209,10 +210,12 @@ def fit_kmer(
         "k": settings["k"],
         "canonical": settings["canonical"],
     }
-    if config.rc_average:
+    # Canonical k-mer counts are equal on both strands: averaging them would change nothing.
+    strand_average = config.rc_average and not settings["canonical"]
+    if strand_average:
         hyperparameters["rc_average"] = True
     model = build_model("kmer_baseline", **hyperparameters)
-    (model.model if config.rc_average else model).load_state_dict(baseline.state_dict())
+    (model.model if strand_average else model).load_state_dict(baseline.state_dict())
     model = model.to(device).eval()
     loss_fn = weighted_bce(pos_weight, device)
     metrics = validation_metrics(model, val["x"], val["y"], loss_fn, device)
