@@ -261,7 +261,7 @@ KMER_IGNORES = {
     "optimizer": "adamw",
     "momentum": 0.5,
     "patience": 2,
-    "augment_rc": True,
+    "augment_rc": False,
     "amp": "bf16",
 }
 
