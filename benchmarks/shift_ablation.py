@@ -12,7 +12,7 @@ training time. A candidate meets the three numbers when centred >= 0.975, the ±
 those with centred AUROC >= 0.955.
 
     python3 benchmarks/shift_ablation.py --run results/bzip11_bzip10 --candidates shift20,shift20_rc
-    python3 benchmarks/shift_ablation.py --run <run> --reuse default=results/x/models/basset
+    python3 benchmarks/shift_ablation.py --run <run> --reuse seed=results/x/models/basset
 
 ``--run`` is a run folder of the workflow (``dataset/``, ``genome/genome.fa``); its training
 windows need a margin (``train.max_shift`` when it was built) >= every candidate's shift; a
@@ -45,6 +45,7 @@ from peakcnn.models.inference import predict_logits  # noqa: E402
 from peakcnn.training.train import train_model  # noqa: E402
 
 _RC = {"augment_rc": True, "rc_average": True}
+_COSINE = {"schedule": "cosine", "patience": 100}
 _ADAMW = {
     "optimizer": "adamw",
     "lr": 0.001,
@@ -72,19 +73,13 @@ SEED = {
 CANDIDATES = {
     "seed": {},
     "shift20": {"max_shift": 20},
-    "shift20_rc": {"max_shift": 20, "augment_rc": True, "rc_average": True},
-    "shift50_rc": {"max_shift": 50, "augment_rc": True, "rc_average": True},
-    "shift20_rc_e25": {"max_shift": 20, "augment_rc": True, "rc_average": True, "epochs": 25},
-    "shift20_rc_cos": {**_RC, "max_shift": 20, "schedule": "cosine", "patience": 100},
-    "shift20_rc_cos25": {
-        **_RC,
-        "max_shift": 20,
-        "schedule": "cosine",
-        "patience": 100,
-        "epochs": 25,
-    },
-    "shift50_rc_cos": {**_RC, "max_shift": 50, "schedule": "cosine", "patience": 100},
-    "shift30_rc_cos": {**_RC, "max_shift": 30, "schedule": "cosine", "patience": 100},
+    "shift20_rc": {**_RC, "max_shift": 20},
+    "shift50_rc": {**_RC, "max_shift": 50},
+    "shift20_rc_e25": {**_RC, "max_shift": 20, "epochs": 25},
+    "shift20_rc_cos": {**_RC, **_COSINE, "max_shift": 20},
+    "shift20_rc_cos25": {**_RC, **_COSINE, "max_shift": 20, "epochs": 25},
+    "shift30_rc_cos": {**_RC, **_COSINE, "max_shift": 30},
+    "shift50_rc_cos": {**_RC, **_COSINE, "max_shift": 50},
     "shift20_rc_adamw": {**_RC, **_ADAMW, "max_shift": 20},
     "shift50_rc_adamw": {**_RC, **_ADAMW, "max_shift": 50},
 }
