@@ -67,6 +67,7 @@ def tiny_config(inputs: dict) -> dict:
         epochs=6,
         batch_size=32,
         patience=0,
+        amp="none",  # float32 on every CPU: the golden manifest may not depend on bf16 support
         seeds=2,  # basset twice (a second run and a seed ensemble); kmer_baseline once
         # Without dropout: 6 epochs of shifted windows (the default train.max_shift) are too
         # few for the tiny net to find the G-box through dropout 0.5 on 8 units.

@@ -74,6 +74,7 @@ def run(tmp_path_factory):
         patience=0,
         seed=7,
         device="cpu",
+        amp="none",
         threads=1,
     )
     return {"model": model, "dataset": dataset, "splits": load_splits(str(dataset), LENGTH)}

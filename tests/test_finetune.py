@@ -76,7 +76,7 @@ def train_run(folder: Path, epochs: int = 2, finetune: dict | None = None, **opt
         str(out / "train.json"),
         threads=1,
         finetune=finetune,
-        **{**settings, "seed": 3, "device": "cpu", **options},
+        **{**settings, "seed": 3, "device": "cpu", "amp": "none", **options},
     )
 
 

@@ -138,6 +138,8 @@ def train_toy(tmp_path, tag, epochs=3, device="cpu", n_train=256, **options):
         "patience": 0,
         "seed": 7,
         "device": device,
+        # float32 on CPU whatever the machine's bf16 instructions (amp auto would use them)
+        "amp": "none" if device == "cpu" else "auto",
         "threads": 1,
         **options,
     }
@@ -373,14 +375,28 @@ def test_pos_weight_auto_number_and_none():
         compute_pos_weight(y, -1)
 
 
-def test_amp_is_cuda_only(caplog):
+def test_amp_on_cpu_is_bf16_only_and_auto_follows_the_cpu(caplog, monkeypatch):
     cpu = torch.device("cpu")
-    assert resolve_amp("auto", cpu) is None and resolve_amp("none", cpu) is None
+    assert resolve_amp("none", cpu) is None
+    assert resolve_amp("bf16", cpu) is torch.bfloat16
     with caplog.at_level(logging.WARNING):
-        assert resolve_amp("bf16", cpu) is None
-    assert "CUDA only" in caplog.text
+        assert resolve_amp("fp16", cpu) is None
+    assert "not available on cpu" in caplog.text
+    for native in (True, False):
+        monkeypatch.setattr("peakcnn.training.optim.cpu_has_native_bf16", lambda n=native: n)
+        assert resolve_amp("auto", cpu) is (torch.bfloat16 if native else None)
     with pytest.raises(ValueError, match="train.amp"):
         resolve_amp("fp8", cpu)
+
+
+def test_bf16_training_on_cpu_learns_and_saves_float32_weights(tmp_path):
+    report, out = train_toy(tmp_path, "a", epochs=8, n_train=768, amp="bf16")
+    assert report["amp"] == "bfloat16" and report["device"].startswith("cpu")
+    assert report["best_val_auroc"] > 0.9
+    weights = torch.load(out["pt"], weights_only=True)["state_dict"]
+    assert {w.dtype for w in weights.values() if w.is_floating_point()} == {torch.float32}
+    _, again = train_toy(tmp_path, "b", epochs=8, n_train=768, amp="bf16")
+    assert same_weights(out["pt"], again["pt"])  # as repeatable as float32 on one machine
 
 
 @pytest.mark.parametrize("schedule", ["none", "reduce_on_plateau", "cosine", "one_cycle"])
@@ -662,7 +678,7 @@ def test_resume_after_a_real_kill_equals_an_uninterrupted_run(tmp_path):
     folder = tmp_path / "run"
     paths = {k: str(folder / f"model.{k}") for k in ("pt", "tsv", "json")}
     settings = {"architecture": SMALL, "batch_size": 32, "patience": 0, "seed": 7}
-    settings.update(device="cpu", threads=1, **options)
+    settings.update(device="cpu", amp="none", threads=1, **options)
     script = KILLED_RUN.format(
         src=str(REPO / "src"),
         train=str(tmp_path / "train.npz"),

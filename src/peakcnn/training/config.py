@@ -64,7 +64,8 @@ class TrainConfig:
         Predict with the mean logit of a window and its reverse complement (also used for the
         validation scores that pick the best epoch; stored in the checkpoint).
     amp : {"auto", "none", "bf16", "fp16"}, default "auto"
-        Mixed precision on CUDA (auto: bf16 where supported, else fp16); never on CPU.
+        Mixed precision (``optim.resolve_amp``): auto = bf16 (fp16 without bf16) on CUDA,
+        bf16 on CPUs with bfloat16 instructions, else float32; none = float32.
     torch_compile : bool, default False
         Run training steps through ``torch.compile`` (config key ``compile``).
     calibration : {"temperature", "platt", "none"}, default "platt"

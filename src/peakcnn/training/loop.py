@@ -66,7 +66,7 @@ def train_epoch(
     scheduler : object, optional
         A per-step LR scheduler, stepped after every batch.
     amp_dtype : torch.dtype, optional
-        Autocast dtype (CUDA only).
+        Autocast dtype (``resolve_amp``); None = float32.
     scaler : torch.amp.GradScaler, optional
         Loss scaler for fp16.
     augment_rc : bool, default False

@@ -114,12 +114,14 @@ def compute_pos_weight(y: np.ndarray, setting: str | float | None) -> np.ndarray
 
 
 def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
-    """Autocast dtype for ``amp`` on ``device``: None (float32) on anything but CUDA.
+    """Autocast dtype for ``amp`` on ``device``; None trains in float32.
 
     Parameters
     ----------
     amp : {"auto", "none", "bf16", "fp16"}
-        ``auto``: bf16 where the GPU supports it, else fp16.
+        ``auto``: on CUDA bf16 where the GPU supports it, else fp16; on a CPU with native
+        bfloat16 instructions (``cpu_has_native_bf16``) bf16, else float32. ``fp16`` is CUDA
+        only; ``bf16`` on a CPU without native support runs, emulated and slower.
     device : torch.device
 
     Returns
@@ -130,15 +132,24 @@ def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
         raise ValueError(f"train.amp {amp!r} must be one of {list(AMP_MODES)}")
     if amp == "none":
         return None
-    if device.type != "cuda":
-        if amp != "auto":
-            logger.warning(
-                "train.amp %s asked for on %s: mixed precision is CUDA only", amp, device
-            )
+    if device.type == "cuda":
+        if amp == "auto":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if amp == "bf16" else torch.float16
+    if device.type == "cpu" and amp != "fp16":
+        if amp == "bf16" or cpu_has_native_bf16():
+            return torch.bfloat16
         return None
-    if amp == "auto":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.bfloat16 if amp == "bf16" else torch.float16
+    if amp != "auto":
+        logger.warning("train.amp %s is not available on %s: training in float32", amp, device)
+    return None
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU has bfloat16 instructions oneDNN uses (AVX512-BF16 or AMX)."""
+    cpu = getattr(torch, "cpu", None)
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(cpu, name, lambda: False)() for name in checks)
 
 
 def weighted_bce(pos_weight: np.ndarray | None, device: torch.device) -> nn.Module:
@@ -166,7 +177,7 @@ class TrainingSetup:
     per_step : bool
         Whether ``scheduler`` steps after every batch (else once per epoch).
     amp_dtype : torch.dtype or None
-        Autocast dtype (CUDA only).
+        Autocast dtype (``resolve_amp``); None = float32.
     scaler : torch.amp.GradScaler or None
         Loss scaler for fp16.
     loss_fn : torch.nn.Module

@@ -7,7 +7,7 @@ validation loss (``val_loss``), which also drives early stopping. The pieces:
 
 - ``config``: the ``train`` section as a checked ``TrainConfig``;
 - ``inputs``: the two splits read and checked, and their tensors on the device;
-- ``optim``: model, optimiser, schedule, mixed precision (CUDA only), loss;
+- ``optim``: model, optimiser, schedule, mixed precision (``resolve_amp``), loss;
 - ``loop``: one epoch of steps on uint8 data, validation metrics, the shift-margin check;
 - ``resume``: the ``checkpoint.pt`` written after every epoch and resumed after a crash;
 - ``monitor``: best epoch and early stop, history, TensorBoard, progress bar, the report;
