@@ -24,6 +24,7 @@ only the candidates that are missing.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -55,7 +56,7 @@ _ADAMW = {
 }
 
 #: The training settings every candidate starts from: the project's ``train`` defaults before
-#: shift robustness was measured (no shifts, no RC, SGD lr 0.02 constant, 15 epochs).
+#: shift robustness was measured (no shifts, no RC, SGD lr 0.02 constant, 15 epochs, float32).
 SEED = {
     "epochs": 15,
     "optimizer": "sgd",
@@ -67,6 +68,7 @@ SEED = {
     "augment_rc": False,
     "max_shift": 0,
     "rc_average": False,
+    "amp": "none",
 }
 
 #: Candidate settings over ``SEED`` (other keys from config/config.yaml's ``train``).
@@ -75,6 +77,9 @@ CANDIDATES = {
     "shift20": {"max_shift": 20},
     "shift20_rc": {**_RC, "max_shift": 20},
     "shift50_rc": {**_RC, "max_shift": 50},
+    "shift20_rc_seed1": {**_RC, "max_shift": 20, "seed": 1},
+    "shift20_rc_seed2": {**_RC, "max_shift": 20, "seed": 2},
+    "shift30_rc": {**_RC, "max_shift": 30},
     "shift20_rc_e25": {**_RC, "max_shift": 20, "epochs": 25},
     "shift20_rc_cos": {**_RC, **_COSINE, "max_shift": 20},
     "shift20_rc_cos25": {**_RC, **_COSINE, "max_shift": 20, "epochs": 25},
@@ -82,6 +87,9 @@ CANDIDATES = {
     "shift50_rc_cos": {**_RC, **_COSINE, "max_shift": 50},
     "shift20_rc_adamw": {**_RC, **_ADAMW, "max_shift": 20},
     "shift50_rc_adamw": {**_RC, **_ADAMW, "max_shift": 50},
+    "shift20_rc_adamw_seed1": {**_RC, **_ADAMW, "max_shift": 20, "seed": 1},
+    "shift20_rc_bf16": {**_RC, "max_shift": 20, "amp": "bf16"},
+    "shift20_rc_bf16_seed1": {**_RC, "max_shift": 20, "amp": "bf16", "seed": 1},
 }
 
 
@@ -100,7 +108,9 @@ def cropped_train(run: Path, margin: int, cache: Path) -> Path:
         split["x"] = split["x"][:, :, cut : split["x"].shape[2] - cut]
         split["margin"] = np.array(margin)
         cache.mkdir(parents=True, exist_ok=True)
-        np.savez(path, **split)
+        partial = path.with_suffix(f".{os.getpid()}.npz")  # another run may read it meanwhile
+        np.savez(partial, **split)
+        partial.replace(path)
     return path
 
 
