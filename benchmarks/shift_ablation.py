@@ -13,12 +13,15 @@ those with centred AUROC >= 0.955.
 
     python3 benchmarks/shift_ablation.py --run results/bzip11_bzip10 --candidates shift20,shift20_rc
     python3 benchmarks/shift_ablation.py --run <run> --reuse seed=results/x/models/basset
+    python3 benchmarks/shift_ablation.py --plot-table benchmarks/shift_ablation_demo.tsv
 
 ``--run`` is a run folder of the workflow (``dataset/``, ``genome/genome.fa``); its training
 windows need a margin (``train.max_shift`` when it was built) >= every candidate's shift; a
 smaller candidate shift crops it. Results go to ``--out`` (``benchmarks/shift_ablation/``,
 git-ignored): one folder per candidate, ``ablation.tsv`` and ``ablation.png``; a rerun trains
-only the candidates that are missing.
+only the candidates that are missing. ``--plot-table`` only redraws the curve from a table of
+point estimates and CIs (``shift_ablation_demo.tsv``: the demo's candidates as reported in
+benchmarks/RESULTS.md) into ``--png`` (docs/shift-ablation.png).
 """
 
 from __future__ import annotations
@@ -190,15 +193,17 @@ def plot(table: pd.DataFrame, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axis = plt.subplots(figsize=(6, 4.5))
-    for _, row in table.iterrows():
+    figure, axis = plt.subplots(figsize=(8.5, 4.5))
+    colours = plt.get_cmap("tab20").colors
+    for index, row in table.iterrows():
         x, y = row["averaged"], row["centred"]
         axis.errorbar(
             x,
             y,
             xerr=[[x - row["averaged_ci95"][0]], [row["averaged_ci95"][1] - x]],
             yerr=[[y - row["centred_ci95"][0]], [row["centred_ci95"][1] - y]],
-            marker="o",
+            marker="osD^vPX"[index % 7],
+            color=colours[index % len(colours)],
             capsize=3,
             label=row["candidate"],
         )
@@ -206,21 +211,37 @@ def plot(table: pd.DataFrame, path: Path) -> None:
     axis.set_xlabel("test AUROC averaged over shifts -50..50 bp")
     axis.set_ylabel("centred test AUROC")
     axis.grid(alpha=0.3)
-    axis.legend(fontsize=8)
+    axis.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1))
+    figure.tight_layout()
     save_png(figure, path)
+
+
+def table_with_cis(path: Path) -> pd.DataFrame:
+    """Read a TSV of candidates with ``<x>``, ``<x>_low``, ``<x>_high`` for centred/averaged."""
+    table = pd.read_csv(path, sep="\t")
+    for key in ("centred", "averaged"):
+        table[f"{key}_ci95"] = table[[f"{key}_low", f"{key}_high"]].values.tolist()
+    return table
 
 
 def main() -> None:
     """Train the missing candidates, score them under shifts, write the table and plot."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", type=Path, required=True, help="a workflow run folder")
+    parser.add_argument("--run", type=Path, help="a workflow run folder")
     parser.add_argument("--candidates", default=",".join(CANDIDATES))
     parser.add_argument("--reuse", action="append", default=[], help="name=run folder, trained")
     parser.add_argument("--shifts", default="-50,-40,-30,-20,-10,0,10,20,30,40,50")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/shift_ablation")
+    parser.add_argument("--plot-table", type=Path, help="only redraw: a TSV of CIs -> PNG")
+    parser.add_argument("--png", type=Path, default=REPO / "docs/shift-ablation.png")
     args = parser.parse_args()
+    if args.plot_table:
+        plot(table_with_cis(args.plot_table), args.png)
+        return
+    if args.run is None:
+        parser.error("--run is required (or --plot-table)")
     shifts = [int(s) for s in args.shifts.split(",")]
     reuse = dict(item.split("=", 1) for item in args.reuse)
     labels = load_split(str(args.run / "dataset/test.npz"))["y"][:, 0]
