@@ -69,6 +69,10 @@ EXCLUDED = {
     "*.log": "logs are not outputs",
 }
 
+#: Outputs of the stages before training (under ``<dataset>/``): integers, uint8 arrays and
+#: text that every CPU reproduces exactly.
+DATA_STAGES = ("genome/", "peaks/", "windows/", "negatives/", "split/", "dataset/")
+
 #: TensorBoard event files are named ``events.out.tfevents.<time>.<host>.<pid>.<n>``.
 TFEVENTS = re.compile(r"events\.out\.tfevents\..*")
 
@@ -118,6 +122,24 @@ def differences(expected: dict, actual: dict) -> list[str]:
     return lines
 
 
+def portable(manifest: dict) -> dict:
+    """The part of a manifest that a run on another CPU must reproduce.
+
+    Every file with its kind, and every entry of the data stages (``DATA_STAGES``). Trained
+    weights and all that is computed from them differ between CPUs (another instruction set
+    makes oneDNN round differently, and SGD amplifies the last bits: on a second CPU the tiny
+    run's second seed ends with another confusion matrix), so those parts are compared only on
+    the CPU that made the manifest (``libraries()["cpu"]``).
+    """
+    kept = {}
+    for key, value in manifest.items():
+        path, _, part = key.partition("::")
+        stage = path.split("/", 1)[-1]
+        if not part or stage.startswith(DATA_STAGES):
+            kept[key] = value
+    return kept
+
+
 def write_manifest(manifest: dict, path: Path = GOLDEN) -> None:
     """Write a manifest as readable JSON with sorted keys."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -134,7 +156,36 @@ def libraries() -> dict[str, str]:
     from importlib.metadata import version
 
     found = {name: version(name) for name in ("torch", "numpy", "scikit-learn", "shap", "onnx")}
-    return {**found, "python": platform.python_version(), "machine": platform.machine()}
+    return {
+        **found,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpu": cpu(),
+    }
+
+
+def cpu() -> str:
+    """The CPU: model, the instruction set torch's kernels use and a hash of its feature flags.
+
+    Trained floats follow these; two machines with the same string compute the same bits.
+    """
+    import torch
+
+    model, flags = platform.processor() or platform.machine(), ""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        text = cpuinfo.read_text()
+        names = re.findall(r"^model name\s*:\s*(.+)$", text, re.MULTILINE)
+        model = names[0].strip() if names else model
+        found = re.findall(r"^flags\s*:\s*(.+)$", text, re.MULTILINE)
+        flags = " ".join(sorted(found[0].split())) if found else ""
+    digest = hashlib.sha256(flags.encode()).hexdigest()[:12]
+    return f"{model}; {torch.backends.cpu.get_cpu_capability()}; flags {digest}"
+
+
+def manifest_cpu(path: Path = LIBRARIES) -> str | None:
+    """The CPU the stored manifest was made on (None when not recorded)."""
+    return json.loads(path.read_text()).get("cpu") if path.exists() else None
 
 
 def write_libraries(path: Path = LIBRARIES) -> None:
