@@ -9,6 +9,9 @@ on the G-box, agree with ISM there, and modisco-lite must recover CACGTG, whose 
 from __future__ import annotations
 
 import json
+import shutil
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -242,7 +245,11 @@ def test_modisco_command_line_reads_the_attribution_folder(planted, tmp_path):
     with np.load(ohe) as one_hot, np.load(hypothetical) as hyp:
         assert one_hot["arr_0"].shape == hyp["arr_0"].shape == (120, 4, LENGTH)
     output = tmp_path / "modisco.h5"
-    command = ["modisco", "motifs", "-s", str(ohe), "-a", str(hypothetical), "-n", "2000"]
+    # modisco-lite's script, installed beside this python (a venv's bin/ need not be on PATH)
+    beside = Path(sys.executable).with_name("modisco")
+    program = str(beside) if beside.exists() else shutil.which("modisco")
+    assert program, "modisco-lite's `modisco` command is not installed"
+    command = [program, "motifs", "-s", str(ohe), "-a", str(hypothetical), "-n", "2000"]
     command += ["-w", str(LENGTH), "-z", "15", "-l", "2", "-o", str(output)]
     subprocess.run(command, check=True, capture_output=True, timeout=600)
     with h5py.File(output) as h5:
