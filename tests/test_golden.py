@@ -13,11 +13,16 @@ was made with, named in a failure's message), lists what changed and fails once 
 change is reviewed (``git diff tests/data/golden/``); run it again without the variable to see
 it pass.
 
+Trained floats follow the CPU's instruction set, so the manifest is exact only on the CPU it
+was made on (``cpu`` in ``tiny.libraries.json``); on another CPU the test compares every file
+and the data stages exactly and the trained outputs by presence, and says so in a warning.
+
 Regenerating is legitimate only for an intended change of outputs: a new or removed output
 file or field, a fixed bug that changes numbers, a changed default, a new version of torch,
-NumPy or another library that changes floats (record which, in the commit message). It is
-never legitimate for a refactoring (moving modules, renaming internals, splitting functions):
-a refactoring reproduces every output exactly, and a difference is a bug in it.
+NumPy or another library that changes floats, a new CPU to pin exactly (record which, in the
+commit message). It is never legitimate for a refactoring (moving modules, renaming internals,
+splitting functions): a refactoring reproduces every output exactly, and a difference is a
+bug in it.
 """
 
 from __future__ import annotations
