@@ -136,10 +136,8 @@ def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
         if amp == "auto":
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         return torch.bfloat16 if amp == "bf16" else torch.float16
-    if device.type == "cpu" and amp != "fp16":
-        if amp == "bf16" or cpu_has_native_bf16():
-            return torch.bfloat16
-        return None
+    if device.type == "cpu" and amp in ("auto", "bf16"):
+        return torch.bfloat16 if amp == "bf16" or cpu_has_native_bf16() else None
     if amp != "auto":
         logger.warning("train.amp %s is not available on %s: training in float32", amp, device)
     return None
@@ -147,9 +145,8 @@ def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
 
 def cpu_has_native_bf16() -> bool:
     """Whether this CPU has bfloat16 instructions oneDNN uses (AVX512-BF16 or AMX)."""
-    cpu = getattr(torch, "cpu", None)
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(getattr(cpu, name, lambda: False)() for name in checks)
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # private: may go
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
 
 
 def weighted_bce(pos_weight: np.ndarray | None, device: torch.device) -> nn.Module:
