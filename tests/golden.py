@@ -171,15 +171,15 @@ def cpu() -> str:
     """
     import torch
 
-    model, flags = platform.processor() or platform.machine(), ""
+    from peakcnn.devices import device_name
+
+    flags = ""
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
-        text = cpuinfo.read_text()
-        names = re.findall(r"^model name\s*:\s*(.+)$", text, re.MULTILINE)
-        model = names[0].strip() if names else model
-        found = re.findall(r"^flags\s*:\s*(.+)$", text, re.MULTILINE)
+        found = re.findall(r"^flags\s*:\s*(.+)$", cpuinfo.read_text(), re.MULTILINE)
         flags = " ".join(sorted(found[0].split())) if found else ""
     digest = hashlib.sha256(flags.encode()).hexdigest()[:12]
+    model = device_name(torch.device("cpu"))
     return f"{model}; {torch.backends.cpu.get_cpu_capability()}; flags {digest}"
 
 
