@@ -28,25 +28,14 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # this checkout's peakcnn
 
+from train_throughput import DEMO, load  # noqa: E402  (beside this script)
+
 from peakcnn.devices import device_name, resolve_device, set_seed, set_threads  # noqa: E402
 from peakcnn.models.registry import build_model  # noqa: E402
 from peakcnn.training.loop import train_epoch  # noqa: E402
 from peakcnn.training.optim import cpu_has_native_bf16, make_optimizer  # noqa: E402
 
-DEMO = Path("results/bzip11_bzip10/dataset/train.npz")
 MODES = {"float32": None, "bf16": torch.bfloat16}
-
-
-def windows(path: Path, synthetic: int, limit: int) -> tuple[np.ndarray, np.ndarray, str]:
-    """uint8 windows and labels: the first ``limit`` of a split, or random ones."""
-    if synthetic or not path.exists():
-        n = synthetic or 4096
-        rng = np.random.default_rng(0)
-        x = np.eye(4, dtype=np.uint8)[rng.integers(0, 4, (n, 800))].transpose(0, 2, 1)
-        return np.ascontiguousarray(x), rng.integers(0, 2, (n, 1)).astype(np.uint8), "random"
-    with np.load(path) as data:
-        x, y = data["x"][:limit], data["y"][:limit]
-    return x, y, f"{path} (first {len(x)} windows)"
 
 
 def rate(model, x, y, amp_dtype, device: torch.device, batch_size: int) -> float:
@@ -72,8 +61,9 @@ def rate(model, x, y, amp_dtype, device: torch.device, batch_size: int) -> float
 def main() -> None:
     """Alternate both precisions, print the best rates and the bf16 / float32 ratio."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, default=DEMO)
+    parser.add_argument("--data", default=str(DEMO), help="train npz (default: the demo's)")
     parser.add_argument("--synthetic", type=int, default=0, help="N random windows instead")
+    parser.add_argument("--length", type=int, default=800, help="synthetic window length")
     parser.add_argument("--windows", type=int, default=2048, help="windows per measurement")
     parser.add_argument("--model", default="basset")
     parser.add_argument("--batch-size", type=int, default=64)
@@ -84,7 +74,8 @@ def main() -> None:
 
     set_threads(args.threads)
     device = resolve_device(args.device)
-    x_np, y_np, source = windows(args.data, args.synthetic, args.windows)
+    x_np, y_np, source = load(args)
+    x_np, y_np = x_np[: args.windows], y_np[: args.windows]
     x = torch.from_numpy(x_np)
     y = torch.from_numpy(y_np.astype(np.float32))
     set_seed(0)
@@ -98,7 +89,7 @@ def main() -> None:
         f"device: {device} ({device_name(device)}), torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads; native bf16 on this CPU: {cpu_has_native_bf16()}"
     )
-    print(f"data: {source}; model {args.model}, batch {args.batch_size}")
+    print(f"data: {source}, first {len(x_np)}; model {args.model}, batch {args.batch_size}")
     for mode, value in best.items():
         print(f"{mode:>8}: {value:8.1f} windows/s (best of {args.repeats})")
     print(f"bf16 / float32: {best['bf16'] / best['float32']:.2f}x")
