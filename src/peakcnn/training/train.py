@@ -11,6 +11,7 @@ validation loss (``val_loss``), which also drives early stopping. The pieces:
 - ``loop``: one epoch of steps on uint8 data, validation metrics, the shift-margin check;
 - ``resume``: the ``checkpoint.pt`` written after every epoch and resumed after a crash;
 - ``monitor``: best epoch and early stop, history, TensorBoard, progress bar, the report;
+- ``outputs``: where a run writes, and the finish that calibrates and writes it;
 - ``kmer_fit``: ``kmer_baseline``, fitted in one pass and written the same way;
 - ``finetune``: a network started from another model's weights (``datasets.<name>.finetune``).
 
@@ -23,17 +24,12 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
 from peakcnn.devices import resolve_device, set_seed, set_threads
-from peakcnn.io import atomic_path, write_json
-from peakcnn.models.calibration import CHECKPOINT_KEY, fit_calibration
-from peakcnn.models.checkpoint import save_checkpoint
-from peakcnn.models.inference import predict_logits
-from peakcnn.models.registry import explainer_for, is_kmer_baseline
+from peakcnn.io import write_json
+from peakcnn.models.registry import is_kmer_baseline
 from peakcnn.training.config import TrainConfig, resolve_architecture
 from peakcnn.training.finetune import Finetune, set_frozen, start_from_source
 from peakcnn.training.inputs import (
@@ -45,19 +41,16 @@ from peakcnn.training.inputs import (
 from peakcnn.training.kmer_fit import fit_kmer
 from peakcnn.training.loop import train_epoch, validation_metrics
 from peakcnn.training.monitor import (
-    TENSORBOARD_DIR,
     BestEpoch,
     history_row,
     log_scalars,
     open_tensorboard,
     progress_for,
     report_header,
-    training_report,
-    write_history,
 )
 from peakcnn.training.optim import TrainingSetup, build_setup
+from peakcnn.training.outputs import Outputs, count_parameters, finish_training
 from peakcnn.training.resume import (
-    CHECKPOINT_NAME,
     fingerprint,
     load_resumable,
     restore_state,
@@ -68,25 +61,6 @@ logger = logging.getLogger(__name__)
 
 # Scalars of every epoch written to TensorBoard.
 EPOCH_SCALARS = ("train_loss", "val_loss", "val_auroc", "val_auprc", "lr", "windows_per_s")
-
-
-@dataclass(frozen=True)
-class Outputs:
-    """Where a run writes: the three declared outputs, and what lies beside the model."""
-
-    model: str
-    history: str
-    report: str
-
-    @property
-    def checkpoint(self) -> Path:
-        """The resumable state, removed once the outputs are written."""
-        return Path(self.model).with_name(CHECKPOINT_NAME)
-
-    @property
-    def tensorboard(self) -> Path:
-        """The TensorBoard event folder."""
-        return Path(self.model).with_name(TENSORBOARD_DIR)
 
 
 def train_model(
@@ -251,7 +225,7 @@ def train_network(
         config.torch_compile,
         len(splits.x),
         len(splits.x_val),
-        _parameters(setup),
+        count_parameters(setup),
     )
     best, history = BestEpoch(config.monitor, config.patience), []
     state = load_resumable(outputs.checkpoint, fingerprint, resume)
@@ -345,71 +319,3 @@ def run_epoch(
         row["windows_per_s"],
     )
     return row
-
-
-def finish_training(
-    setup: TrainingSetup,
-    splits: DeviceSplits,
-    config: TrainConfig,
-    header: dict,
-    outputs: Outputs,
-    history: list[dict],
-    best: BestEpoch,
-    run: dict,
-    device: torch.device,
-) -> dict:
-    """Restore the best epoch, calibrate, write model, history and report; drop the checkpoint.
-
-    ``run`` holds the model ``name``, its ``hyperparameters`` and the epoch it was
-    ``resumed_from``.
-    """
-    setup.core.load_state_dict(best.record["state"])
-    logits = predict_logits(setup.model, splits.x_val, device)
-    calibration = fit_calibration(logits, splits.y_val, config.calibration)
-    extra = {"explainer": explainer_for(run["name"]), CHECKPOINT_KEY: calibration}
-    with atomic_path(outputs.model) as tmp:
-        save_checkpoint(tmp, setup.model, run["name"], run["hyperparameters"], extra=extra)
-    write_history(outputs.history, history)
-    seconds = sum(row["seconds"] for row in history)
-    amp = setup.amp_dtype
-    report = training_report(
-        header,
-        run["hyperparameters"],
-        {
-            "amp": str(amp).removeprefix("torch.") if amp is not None else False,
-            "compile": config.torch_compile,
-            "optimizer": config.optimizer,
-            "lr": config.lr,
-            "schedule": config.schedule,
-            "augment_rc": config.augment_rc,
-            "batch_size": config.batch_size,
-        },
-        history,
-        best.epoch,
-        resumed_after_epoch=run["resumed_from"],
-        windows_per_s=round(len(splits.x) * len(history) / max(seconds, 1e-9), 1),
-        parameters=_parameters(setup),
-        calibration=calibration,
-    )
-    if "init_from" in run:
-        report["init_from"] = run["init_from"]
-    write_json(outputs.report, report)
-    outputs.checkpoint.unlink(missing_ok=True)
-    logger.info(
-        "trained %s: best epoch %d of %d, val AUROC %.4f, %.0f windows/s, %s T %s b %s (%s)",
-        run["name"],
-        best.epoch,
-        len(history),
-        report["best_val_auroc"],
-        report["windows_per_s"],
-        config.calibration,
-        [round(t, 4) for t in calibration["temperature"]],
-        [round(b, 4) for b in calibration["bias"]],
-        ", ".join(calibration["status"]),
-    )
-    return report
-
-
-def _parameters(setup: TrainingSetup) -> int:
-    """Count the trained parameters."""
-    return sum(p.numel() for p in setup.core.parameters())
